@@ -1,0 +1,27 @@
+"""norank: no-rank tensor decomposition by metric learning.
+
+A labelled stack of tensors goes in; an encoder trained with a triplet loss (plus decorrelation and
+uniformity penalties) comes out, giving embeddings on the unit sphere where Euclidean distance follows
+class similarity. No rank to choose.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["NoRankEmbedder", "evaluate", "load", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy: `import norank` stays cheap (no torch) until the estimator is asked for.
+    if name == "NoRankEmbedder":
+        from norank.estimator import NoRankEmbedder
+
+        return NoRankEmbedder
+    if name == "evaluate":
+        from norank.metrics import evaluate
+
+        return evaluate
+    if name == "load":
+        from norank.datasets import load
+
+        return load
+    raise AttributeError(f"module 'norank' has no attribute {name!r}")

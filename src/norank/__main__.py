@@ -1,0 +1,3 @@
+from norank.cli import main
+
+main()
