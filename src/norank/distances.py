@@ -1,0 +1,64 @@
+"""Pairwise distances between embeddings, built for the triplet loss.
+
+The matrix is computed as ``||a||² + ||b||² − 2 a·b`` (one matrix product, so a B×B batch costs O(B²m)),
+clamped at 0 because rounding can push it slightly negative. Squared Euclidean is the paper's choice;
+plain Euclidean is the square root, taken so that its gradient stays finite where a distance is 0
+(the diagonal, duplicated samples, collapsed embeddings): there the gradient is set to 0 instead of
+the infinite derivative of ``sqrt`` at 0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["pairwise_distances", "pairwise_distances_between"]
+
+
+def _check_matrix(name: str, t) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (n, m); got {type(t).__name__}.")
+    if t.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n samples, m dimensions); got shape {tuple(t.shape)}. "
+            "Flatten each sample first."
+        )
+    if not t.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {t.dtype}. Call .float() first.")
+
+
+def _safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
+    # sqrt where positive, exactly 0 (with gradient 0) where not: the inner `where` keeps sqrt's
+    # backward away from 0, so no inf * 0 = NaN reaches the caller's graph.
+    positive = d2 > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, d2, torch.ones_like(d2))), torch.zeros_like(d2))
+
+
+def _squared_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    sq_a = (a * a).sum(dim=1, keepdim=True)
+    sq_b = (b * b).sum(dim=1, keepdim=True).T
+    return (sq_a + sq_b - 2.0 * (a @ b.T)).clamp_min(0.0)
+
+
+def pairwise_distances_between(a: torch.Tensor, b: torch.Tensor, squared: bool = True) -> torch.Tensor:
+    """(n, m) distances between the rows of ``a`` (n, d) and ``b`` (m, d); squared Euclidean by default."""
+    _check_matrix("a", a)
+    _check_matrix("b", b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"a and b must have the same number of columns; got {a.shape[1]} and {b.shape[1]}."
+        )
+    d2 = _squared_between(a, b)
+    return d2 if squared else _safe_sqrt(d2)
+
+
+def pairwise_distances(z: torch.Tensor, squared: bool = True) -> torch.Tensor:
+    """(B, B) distances between the rows of ``z`` (B, m), with an exact 0 diagonal.
+
+    ``squared=True`` gives ``‖z_i − z_j‖²`` (the paper's triplet distance, in [0, 4] on the unit sphere);
+    ``squared=False`` gives ``‖z_i − z_j‖`` with finite gradients everywhere.
+    """
+    _check_matrix("z", z)
+    d2 = _squared_between(z, z)
+    eye = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
+    d2 = torch.where(eye, torch.zeros_like(d2), d2)
+    return d2 if squared else _safe_sqrt(d2)

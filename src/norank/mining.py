@@ -1,0 +1,221 @@
+"""Triplet miners on a batch's B×B distance matrix.
+
+Every miner takes ``(dist, labels, margin)`` — ``dist`` a (B, B) distance matrix (squared or plain
+Euclidean, the caller's choice), ``labels`` (B,) integer class labels — and returns three LongTensors
+``(anchors, positives, negatives)`` indexing the batch, the index-tuple convention of
+pytorch-metric-learning, so a loss can consume them directly.
+
+Mining never builds a B×B×B tensor. The (anchor, positive) pairs are enumerated once (O(B²)) and
+compared with all B candidate negatives in chunks of at most ``ELEMENT_BUDGET`` elements, so memory stays
+bounded by the budget (plus the output) even for a 2-class batch, where there are ~B²/2 pairs.
+Anchors with no positive or no negative in the batch produce no triplets. Mining runs under ``no_grad``:
+the indices carry no gradient; the loss re-reads ``dist`` at those indices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "ELEMENT_BUDGET",
+    "MINERS",
+    "active_anchor_fraction",
+    "all_triplets",
+    "batch_hard_triplets",
+    "hard_triplets",
+    "margin_triplets",
+    "mine",
+    "semihard_triplets",
+]
+
+# Largest (pairs × negatives) block compared at once: 2**24 elements is 64 MiB per float32 temporary.
+ELEMENT_BUDGET = 2**24
+
+MARGIN_KINDS = ("all", "hard", "semihard", "easy")
+
+
+def _check_inputs(dist, labels, margin) -> None:
+    if not isinstance(dist, torch.Tensor) or not dist.is_floating_point():
+        raise TypeError("dist must be a floating-point torch.Tensor of shape (B, B); "
+                        "compute it with norank.distances.pairwise_distances(z).")
+    if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
+        raise ValueError(f"dist must be a square (B, B) distance matrix; got shape {tuple(dist.shape)}.")
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor of integer class labels; got {type(labels).__name__}. "
+                        "Wrap it with torch.as_tensor(labels).")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"labels must have an integer dtype; got {labels.dtype}. Use labels.long().")
+    if labels.ndim != 1 or labels.shape[0] != dist.shape[0]:
+        raise ValueError(f"labels must have shape ({dist.shape[0]},) to match dist; got {tuple(labels.shape)}.")
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
+        raise ValueError(f"margin must be a finite number >= 0; got {margin!r}.")
+
+
+def _empty(device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    e = torch.empty(0, dtype=torch.long, device=device)
+    return e, e.clone(), e.clone()
+
+
+def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Positive mask (same class, not self), negative mask, and anchors having both."""
+    labels = labels.to(torch.long)
+    same = labels[:, None] == labels[None, :]
+    pos = same & ~torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
+    neg = ~same
+    valid = pos.any(dim=1) & neg.any(dim=1)
+    return pos, neg, valid
+
+
+def _pair_chunks(dist: torch.Tensor, labels: torch.Tensor):
+    """Yield (anchors, positives, d(a,p) (c,), d(a,·) (c,B), negative mask (c,B)) blocks of pairs.
+
+    Pairs come in lexicographic (anchor, positive) order, so concatenated block outputs are ordered by
+    (anchor, positive, negative), the same order as a ``torch.where`` over a dense triplet mask.
+    """
+    pos, neg, valid = _masks(labels)
+    anchors, positives = torch.nonzero(pos & valid[:, None], as_tuple=True)
+    step = max(1, ELEMENT_BUDGET // max(1, dist.shape[0]))
+    for start in range(0, anchors.shape[0], step):
+        a = anchors[start:start + step]
+        p = positives[start:start + step]
+        yield a, p, dist[a, p], dist[a], neg[a]
+
+
+def _collect(blocks, device):
+    blocks = list(blocks)
+    if not blocks:
+        return _empty(device)
+    return tuple(torch.cat([b[i] for b in blocks]) for i in range(3))
+
+
+def _select_triplets(dist, labels, keep_fn):
+    """All (a, p, n) with n a negative of a and keep_fn(d(a,p) (c,1), d(a,n) (c,B)) true."""
+    blocks = []
+    for a, p, d_ap, d_an, neg in _pair_chunks(dist, labels):
+        rows, n = torch.nonzero(neg & keep_fn(d_ap[:, None], d_an), as_tuple=True)
+        blocks.append((a[rows], p[rows], n))
+    return _collect(blocks, dist.device)
+
+
+@torch.no_grad()
+def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
+    """FaceNet semi-hard mining (the paper's Algorithm 1): one triplet per (anchor, positive) pair.
+
+    The negative is the closest one farther than the positive, ``argmin d(a,n)`` over ``d(a,n) > d(a,p)``.
+    When no negative is farther than the positive (every negative is closer: the pair is already "hard"),
+    the farthest negative is taken instead, i.e. the least hard of them — the convention of TensorFlow's
+    ``triplet_semihard_loss``. ``margin`` does not change which negative is chosen (a closest semi-hard
+    negative beyond ``d(a,p) + margin`` simply gives zero loss, as would any farther one); it is accepted
+    so all miners share one signature.
+    """
+    _check_inputs(dist, labels, margin)
+    blocks = []
+    for a, p, d_ap, d_an, neg in _pair_chunks(dist, labels):
+        farther = neg & (d_an > d_ap[:, None])
+        closest_farther = d_an.masked_fill(~farther, math.inf).argmin(dim=1)
+        farthest = d_an.masked_fill(~neg, -math.inf).argmax(dim=1)
+        blocks.append((a, p, torch.where(farther.any(dim=1), closest_farther, farthest)))
+    return _collect(blocks, dist.device)
+
+
+@torch.no_grad()
+def hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
+    """Hard mining (the paper's Algorithm 2): for each (anchor, positive) pair, the closest negative.
+
+    ``margin`` is accepted for the shared signature only.
+    """
+    _check_inputs(dist, labels, margin)
+    blocks = []
+    for a, p, _, d_an, neg in _pair_chunks(dist, labels):
+        blocks.append((a, p, d_an.masked_fill(~neg, math.inf).argmin(dim=1)))
+    return _collect(blocks, dist.device)
+
+
+@torch.no_grad()
+def batch_hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
+    """Batch-hard mining (Hermans et al. 2017): per anchor, its farthest positive and closest negative.
+
+    One triplet per anchor; the same triplets as pytorch-metric-learning's ``BatchHardMiner``.
+    ``margin`` is accepted for the shared signature only.
+    """
+    _check_inputs(dist, labels, margin)
+    pos, neg, valid = _masks(labels)
+    _, far_pos = dist.masked_fill(~pos, -math.inf).max(dim=1)
+    _, near_neg = dist.masked_fill(~neg, math.inf).min(dim=1)
+    anchors = torch.nonzero(valid, as_tuple=True)[0]
+    return anchors, far_pos[anchors], near_neg[anchors]
+
+
+@torch.no_grad()
+def all_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
+    """Every valid triplet with positive loss, ``d(a,p) − d(a,n) + margin > 0``."""
+    _check_inputs(dist, labels, margin)
+    return _select_triplets(dist, labels, lambda d_ap, d_an: d_ap - d_an + margin > 0)
+
+
+@torch.no_grad()
+def margin_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, kind: str = "all"):
+    """The triplet sets of pytorch-metric-learning's ``TripletMarginMiner(margin, type_of_triplets=kind)``.
+
+    With ``gap = d(a,n) − d(a,p)``: ``"all"`` keeps ``gap <= margin``, ``"hard"`` also ``gap <= 0``,
+    ``"semihard"`` also ``gap > 0``, ``"easy"`` keeps ``gap > margin``. Note ``"all"`` here includes
+    triplets exactly on the margin (zero loss), unlike :func:`all_triplets`. Kept for like-for-like
+    comparisons; training uses the miners in :data:`MINERS`.
+    """
+    _check_inputs(dist, labels, margin)
+    if kind not in MARGIN_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, MARGIN_KINDS))}; got {kind!r}.")
+
+    def keep(d_ap, d_an):
+        gap = d_an - d_ap
+        if kind == "easy":
+            return gap > margin
+        inside = gap <= margin
+        if kind == "hard":
+            inside &= gap <= 0
+        elif kind == "semihard":
+            inside &= gap > 0
+        return inside
+
+    return _select_triplets(dist, labels, keep)
+
+
+MINERS = {
+    "semihard": semihard_triplets,
+    "hard": hard_triplets,
+    "batch_hard": batch_hard_triplets,
+    "all": all_triplets,
+}
+
+
+def mine(dist: torch.Tensor, labels: torch.Tensor, method: str = "semihard", margin: float = 0.2):
+    """Run the miner named ``method`` (a key of :data:`MINERS`)."""
+    if method not in MINERS:
+        raise ValueError(f"unknown mining method {method!r}; choose one of {', '.join(map(repr, MINERS))}.")
+    return MINERS[method](dist, labels, margin)
+
+
+@torch.no_grad()
+def active_anchor_fraction(dist, anchors, positives, negatives, margin, labels) -> float:
+    """Share of eligible anchors with at least one mined triplet of positive loss.
+
+    Eligible anchors have at least one positive and one negative in the batch. A value falling to 0 means
+    every mined triplet already satisfies the margin: training has stopped learning. Returns 0.0 when no
+    anchor is eligible.
+    """
+    _check_inputs(dist, labels, margin)
+    anchors, positives, negatives = (torch.as_tensor(t, dtype=torch.long, device=dist.device)
+                                     for t in (anchors, positives, negatives))
+    if not anchors.shape == positives.shape == negatives.shape or anchors.ndim != 1:
+        raise ValueError("anchors, positives and negatives must be 1-D index tensors of equal length; got "
+                         f"{tuple(anchors.shape)}, {tuple(positives.shape)}, {tuple(negatives.shape)}.")
+    _, _, valid = _masks(labels)
+    n_valid = int(valid.sum())
+    if n_valid == 0:
+        return 0.0
+    losing = dist[anchors, positives] - dist[anchors, negatives] + margin > 0
+    active = torch.zeros_like(valid)
+    active[anchors[losing]] = True
+    return float((active & valid).sum()) / n_valid

@@ -1,0 +1,210 @@
+"""Miners against pytorch-metric-learning's miners and brute-force loops over small batches."""
+
+import itertools
+
+import pytest
+import torch
+from pytorch_metric_learning.distances import LpDistance
+from pytorch_metric_learning.miners import BatchHardMiner, TripletMarginMiner
+
+from norank import mining
+from norank.distances import pairwise_distances
+from norank.mining import (
+    MINERS,
+    active_anchor_fraction,
+    all_triplets,
+    batch_hard_triplets,
+    hard_triplets,
+    margin_triplets,
+    mine,
+    semihard_triplets,
+)
+
+
+def _batch(n_classes=5, per_class=4, dim=6, seed=0, singletons=0):
+    """Unit-norm float64 embeddings with shuffled P×K labels (plus optional one-sample classes)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n_classes).repeat_interleave(per_class)
+    labels = torch.cat([labels, torch.arange(n_classes, n_classes + singletons)])
+    labels = labels[torch.randperm(labels.numel(), generator=g)]
+    z = torch.nn.functional.normalize(torch.randn(labels.numel(), dim, generator=g, dtype=torch.float64), dim=1)
+    return z, labels
+
+
+def _triples(t):
+    return set(zip(*(x.tolist() for x in t)))
+
+
+def _brute_pairs(labels):
+    b = len(labels)
+    for a, p in itertools.product(range(b), repeat=2):
+        if a != p and labels[a] == labels[p] and any(labels[n] != labels[a] for n in range(b)):
+            yield a, p, [n for n in range(b) if labels[n] != labels[a]]
+
+
+def _assert_same(ours, theirs):
+    assert len(ours) == len(theirs) == 3
+    for x, y in zip(ours, theirs):
+        assert x.dtype == torch.long
+        assert torch.equal(x, y.long())
+
+
+@pytest.mark.parametrize("power", [1, 2])
+@pytest.mark.parametrize("kind", ["all", "hard", "semihard", "easy"])
+def test_margin_triplets_equal_pml(kind, power):
+    z, labels = _batch(singletons=2)
+    distance = LpDistance(power=power)
+    dist = distance(z)  # the very matrix PML's miner computes internally
+    margin = 0.3 if power == 2 else 0.15
+    ours = margin_triplets(dist, labels, margin, kind)
+    theirs = TripletMarginMiner(margin=margin, type_of_triplets=kind, distance=distance)(z, labels)
+    assert ours[0].numel() > 0
+    _assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("power", [1, 2])
+def test_all_triplets_equal_pml(power):
+    z, labels = _batch(seed=1, singletons=1)
+    distance = LpDistance(power=power)
+    theirs = TripletMarginMiner(margin=0.2, type_of_triplets="all", distance=distance)(z, labels)
+    _assert_same(all_triplets(distance(z), labels, 0.2), theirs)
+
+
+def test_all_triplets_strict_on_the_margin():
+    # d(a,p) − d(a,n) + margin == 0 exactly (dyadic values): zero loss, so not in all_triplets,
+    # but inside TripletMarginMiner's "all" (gap <= margin).
+    dist = torch.tensor([[0.0, 0.25, 0.5], [0.25, 0.0, 0.5], [0.5, 0.5, 0.0]])
+    labels = torch.tensor([0, 0, 1])
+    assert (0, 1, 2) not in _triples(all_triplets(dist, labels, 0.25))
+    assert (0, 1, 2) in _triples(margin_triplets(dist, labels, 0.25, "all"))
+
+
+@pytest.mark.parametrize("power", [1, 2])
+def test_batch_hard_equals_pml(power):
+    z, labels = _batch(seed=2, singletons=2)
+    distance = LpDistance(power=power)
+    theirs = BatchHardMiner(distance=distance)(z, labels)
+    ours = batch_hard_triplets(distance(z), labels)
+    assert ours[0].numel() == 20
+    _assert_same(ours, theirs)
+
+
+def _brute_closest(dist, labels, semihard):
+    d, y = dist.tolist(), labels.tolist()
+    out = []
+    for a, p, negs in _brute_pairs(y):
+        pool = [n for n in negs if d[a][n] > d[a][p]] if semihard else negs
+        if pool:
+            best = min(pool, key=lambda n: (d[a][n], n))
+        else:  # semi-hard fallback: every negative is closer than the positive
+            best = max(negs, key=lambda n: (d[a][n], -n))
+        out.append((a, p, best))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("squared", [True, False])
+def test_semihard_and_hard_equal_brute_force(seed, squared):
+    z, labels = _batch(seed=seed, singletons=1)
+    dist = pairwise_distances(z, squared=squared)
+    for miner, semihard in ((semihard_triplets, True), (hard_triplets, False)):
+        ours = list(zip(*(x.tolist() for x in miner(dist, labels, 0.2))))
+        assert ours == _brute_closest(dist, labels, semihard)
+
+
+def test_semihard_fallback_takes_farthest_closer_negative():
+    # 1-D points: class 0 at 0 and 10, class 1 at 1, 2, 3. For anchor 0 (positive 10) every negative is
+    # closer than the positive, so the fallback picks the farthest of them, the point at 3 (index 4).
+    x = torch.tensor([[0.0], [10.0], [1.0], [2.0], [3.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    dist = pairwise_distances(x)
+    got = {(a, p): n for a, p, n in _triples(semihard_triplets(dist, labels, 0.2))}
+    assert got[(0, 1)] == 4
+    assert got[(1, 0)] == 2  # from 10, the points 1, 2, 3 are all closer than 0: farthest is 1
+    # From 1, the positive 2 is at squared distance 1; the negative 0 ties it (not farther), so the
+    # closest strictly farther negative is 10 (index 1).
+    assert got[(2, 3)] == 1
+    assert list(zip(*(x.tolist() for x in semihard_triplets(dist, labels, 0.2)))) == _brute_closest(
+        dist, labels, True)
+
+
+@pytest.mark.parametrize("budget", [1, 7, 64, 2**24])
+def test_chunk_budget_does_not_change_results_two_classes(monkeypatch, budget):
+    z, labels = _batch(n_classes=2, per_class=12, seed=4)
+    dist = pairwise_distances(z)
+    reference = {name: MINERS[name](dist, labels, 0.3) for name in MINERS}
+    reference["margin_semihard"] = margin_triplets(dist, labels, 0.3, "semihard")
+    monkeypatch.setattr(mining, "ELEMENT_BUDGET", budget)
+    for name in MINERS:
+        _assert_same(MINERS[name](dist, labels, 0.3), reference[name])
+    _assert_same(margin_triplets(dist, labels, 0.3, "semihard"), reference["margin_semihard"])
+
+
+def test_blocks_respect_the_budget(monkeypatch):
+    z, labels = _batch(n_classes=2, per_class=32, seed=5)
+    dist = pairwise_distances(z)
+    monkeypatch.setattr(mining, "ELEMENT_BUDGET", 640)
+    blocks = list(mining._pair_chunks(dist, labels))
+    assert len(blocks) == -(-2 * 32 * 31 // 10)  # 10 pairs (× 64 columns) per block, rounded up
+    assert max(b[3].numel() for b in blocks) <= 640
+
+
+def test_anchors_without_positive_or_negative_are_skipped():
+    z, labels = _batch(n_classes=3, per_class=3, seed=6, singletons=3)
+    dist = pairwise_distances(z)
+    singles = {i for i, y in enumerate(labels.tolist()) if labels.tolist().count(y) == 1}
+    for name in MINERS:
+        a, p, n = MINERS[name](dist, labels, 1.0)
+        assert a.numel() > 0
+        assert not singles & set(a.tolist())
+        assert torch.all(labels[a] == labels[p]) and torch.all(a != p) and torch.all(labels[a] != labels[n])
+    one_class = torch.zeros(6, dtype=torch.long)
+    for name in MINERS:
+        out = mine(pairwise_distances(z[:6]), one_class, name, 0.2)
+        assert all(t.numel() == 0 and t.dtype == torch.long for t in out)
+
+
+def test_mining_builds_no_graph():
+    z, labels = _batch()
+    z.requires_grad_(True)
+    dist = pairwise_distances(z)
+    for name in MINERS:
+        assert not any(t.requires_grad for t in mine(dist, labels, name, 0.2))
+
+
+def test_active_anchor_fraction_brute_force():
+    z, labels = _batch(seed=7, singletons=2)
+    dist = pairwise_distances(z)
+    for name in MINERS:
+        for margin in (0.0, 0.1, 1.0):
+            t = mine(dist, labels, name, margin)
+            eligible = {a for a, _, _ in _brute_pairs(labels.tolist())}
+            active = {a for a, p, n in _triples(t) if dist[a, p] - dist[a, n] + margin > 0}
+            assert active_anchor_fraction(dist, *t, margin, labels) == pytest.approx(len(active) / len(eligible))
+    # Well separated classes with a small margin: nothing left to learn.
+    centres = torch.eye(3, dtype=torch.float64).repeat_interleave(3, dim=0)
+    y = torch.arange(3).repeat_interleave(3)
+    d = pairwise_distances(centres + 1e-3 * torch.randn(9, 3, generator=torch.Generator().manual_seed(0),
+                                                         dtype=torch.float64))
+    assert active_anchor_fraction(d, *hard_triplets(d, y, 0.1), 0.1, y) == 0.0
+    assert active_anchor_fraction(d, *hard_triplets(d, y, 0.1), 3.0, y) == 1.0
+    assert active_anchor_fraction(d, *hard_triplets(d, y, 0.1), 0.1, torch.arange(9)) == 0.0
+
+
+def test_bad_input():
+    z, labels = _batch()
+    dist = pairwise_distances(z)
+    with pytest.raises(ValueError, match="'semihard'"):
+        mine(dist, labels, "semi-hard", 0.2)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        margin_triplets(dist, labels, 0.2, "medium")
+    with pytest.raises(ValueError, match="square"):
+        semihard_triplets(dist[:, :3], labels, 0.2)
+    with pytest.raises(ValueError, match="shape"):
+        hard_triplets(dist, labels[:-1], 0.2)
+    with pytest.raises(TypeError, match="integer dtype"):
+        all_triplets(dist, labels.double(), 0.2)
+    with pytest.raises(ValueError, match="margin"):
+        batch_hard_triplets(dist, labels, -0.1)
+    with pytest.raises(TypeError, match="pairwise_distances"):
+        hard_triplets(dist.tolist(), labels, 0.2)
