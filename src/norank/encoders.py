@@ -1,0 +1,127 @@
+"""Encoders f: features → unit-sphere embeddings, and the optional projection head g.
+
+The MLP is the default. The transformer (row or patch tokens) is the paper's transformer baseline trained
+with the same objective; the small convolutional encoder is an option for 2-D images.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ENCODERS = ("mlp", "conv", "transformer")
+
+
+class Normalize(nn.Module):
+    """ℓ2-normalise rows so embeddings lie on the unit sphere."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return F.normalize(h, dim=1, eps=1e-12)
+
+
+def _mlp_layers(sizes, dropout: float, layer_norm: bool) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            if layer_norm:
+                layers.append(nn.LayerNorm(n_out))
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return layers
+
+
+class MLPEncoder(nn.Module):
+    """Linear–ReLU stack, a last linear layer to the embedding size, then ℓ2 normalisation."""
+
+    def __init__(self, n_features, hidden_layer_sizes, embedding_dim, dropout=0.0, layer_norm=False):
+        super().__init__()
+        sizes = [n_features, *hidden_layer_sizes, embedding_dim]
+        self.body = nn.Sequential(*_mlp_layers(sizes, dropout, layer_norm))
+        self.normalize = Normalize()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.normalize(self.body(x))
+
+
+class ConvEncoder(nn.Module):
+    """Two strided 3×3 conv blocks per hidden size, global average pooling, linear to the embedding."""
+
+    def __init__(self, image_shape, hidden_layer_sizes, embedding_dim, dropout=0.0):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        channels = [1, *[max(8, int(h) // 16) for h in hidden_layer_sizes]]
+        blocks: list[nn.Module] = []
+        for c_in, c_out in zip(channels[:-1], channels[1:]):
+            blocks += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
+        self.features = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.head = nn.Linear(channels[-1], embedding_dim)
+        self.normalize = Normalize()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x.reshape(len(x), 1, *self.image_shape))
+        h = self.dropout(h.mean(dim=(2, 3)))
+        return self.normalize(self.head(h))
+
+
+class TransformerEncoder(nn.Module):
+    """Tokens (image rows, or fixed-size patches of the feature vector) → transformer → mean pool.
+
+    Images of shape (H, W) use their H rows as tokens; other inputs are cut into `n_tokens` patches.
+    """
+
+    def __init__(self, n_features, token_dim, embedding_dim, d_model=64, n_heads=4, n_layers=2, dropout=0.0):
+        super().__init__()
+        self.n_features = n_features
+        self.token_dim = token_dim
+        self.n_tokens = math.ceil(n_features / token_dim)
+        self.embed = nn.Linear(token_dim, d_model)
+        self.position = nn.Parameter(torch.zeros(1, self.n_tokens, d_model))
+        layer = nn.TransformerEncoderLayer(
+            d_model, n_heads, dim_feedforward=2 * d_model, dropout=dropout, batch_first=True
+        )
+        self.blocks = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d_model, embedding_dim)
+        self.normalize = Normalize()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = self.n_tokens * self.token_dim - self.n_features
+        if pad:
+            x = F.pad(x, (0, pad))
+        tokens = self.embed(x.reshape(len(x), self.n_tokens, self.token_dim)) + self.position
+        return self.normalize(self.head(self.blocks(tokens).mean(dim=1)))
+
+
+def build_encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout, layer_norm):
+    """The encoder named `kind` for rows of `n_features` features from samples of `input_shape`."""
+    if kind == "mlp":
+        return MLPEncoder(n_features, hidden_layer_sizes, embedding_dim, dropout, layer_norm)
+    if kind == "conv":
+        if len(input_shape) != 2 or int(input_shape[0]) * int(input_shape[1]) != n_features:
+            raise ValueError(
+                f"encoder='conv' needs 2-D images (n, H, W) kept whole; got samples of shape {tuple(input_shape)} "
+                f"with {n_features} features. Use encoder='mlp' for other tensors."
+            )
+        return ConvEncoder(input_shape, hidden_layer_sizes, embedding_dim, dropout)
+    if kind == "transformer":
+        is_image = len(input_shape) == 2 and int(input_shape[0]) * int(input_shape[1]) == n_features
+        token_dim = int(input_shape[1]) if is_image else max(1, math.ceil(n_features / 64))
+        return TransformerEncoder(n_features, token_dim, embedding_dim, dropout=dropout)
+    raise ValueError(f"encoder={kind!r} is not supported; use one of {ENCODERS}.")
+
+
+class ProjectionHead(nn.Module):
+    """g(z): a small MLP used only for the training loss (SimCLR-style); embeddings stay f(x)."""
+
+    def __init__(self, embedding_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(embedding_dim, embedding_dim), nn.ReLU(), nn.Linear(embedding_dim, embedding_dim))
+        self.normalize = Normalize()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.normalize(self.net(z))

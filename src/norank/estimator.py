@@ -1,0 +1,455 @@
+"""`NoRankEmbedder`: the no-rank metric-learning decomposition as a scikit-learn estimator.
+
+`fit` validates the input, fits the preprocessing on the training samples, and runs the training loop
+(`norank.training`); `transform` maps new samples to unit-norm float32 embeddings; `save` / `load` keep
+weights in safetensors and everything else in JSON, so loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from norank import __version__
+from norank.validation import check_finite, check_labels, check_X
+
+MODEL_FORMAT = "norank-model"
+MODEL_FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+_TRANSFORM_CHUNK = 8192
+
+
+class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Learn an embedding of labelled tensors where Euclidean distance follows class similarity.
+
+    An MLP (ReLU, ℓ2-normalised output) is trained with a triplet loss on mined triplets plus a
+    decorrelation (diversity) and a uniformity penalty, under SGD with a Robbins–Monro schedule. No rank
+    is chosen: the embedding size only bounds the capacity.
+
+    Parameters
+    ----------
+    embedding_dim : int, default=64
+        Size m of the embedding (rows of `transform` lie on the unit sphere of R^m).
+    hidden_layer_sizes : tuple of int, default=(512,)
+        Widths of the hidden ReLU layers of the MLP.
+    encoder : {"mlp", "conv", "transformer"}, default="mlp"
+        "transformer" tokenises image rows (or feature patches); "conv" needs 2-D images.
+    dropout : float, default=0.0
+    layer_norm : bool, default=False
+        LayerNorm after each hidden linear layer.
+    projection_head : bool, default=False
+        Train the loss on g(f(x)) with a small head g; embeddings are f(x).
+    loss : {"triplet", "proxy_anchor"}, default="triplet"
+        "proxy_anchor" (Kim et al. 2020) replaces mined triplets by one learnt proxy per class; it scales
+        to many classes.
+    margin : float, default=0.2
+        Triplet margin α, in units of `distance` (squared distances on the sphere lie in [0, 4]).
+    distance : {"squared", "euclidean"}, default="squared"
+    mining : {"semihard", "hard", "batch_hard", "all"}, default="semihard"
+    diversity_weight : float, default=0.1
+        λ1, weight of the decorrelation penalty against dimensional collapse.
+    uniformity_weight : float, default=0.05
+        λ2, weight of the uniformity penalty log E exp(−t‖z_i − z_j‖²).
+    uniformity_t : float, default=2.0
+    local_weight, global_weight : float, default=0.0
+        λ3, λ4: local (input-space neighbours stay close) and global (pairwise distances stay correlated)
+        geometry preservation; they trade class separation for trustworthiness and continuity.
+    local_neighbors : int, default=5
+    optimizer : {"sgd", "adam"}, default="sgd"
+    learning_rate : float, default=0.05
+    momentum : float, default=0.9
+        SGD momentum (ignored by Adam).
+    weight_decay : float, default=0.0
+    schedule : {"robbins_monro", "constant", "cosine"}, default="robbins_monro"
+    schedule_tau, schedule_kappa : float, default=100.0, 0.75
+        Robbins–Monro η_t = η0 / (1 + t/τ)^κ over optimiser steps t.
+    epochs : int, default=100
+        Passes over the data (an epoch is ceil(n / batch_size) P×K batches).
+    batch_size : int, default=128
+        Samples per batch, P×K with P = batch_size // samples_per_class classes.
+    samples_per_class : int, default=4
+        K, samples of each class in a batch; raised to batch_size // n_classes when there are fewer
+        classes than batch_size // samples_per_class, so batches keep their size.
+    class_sampling : {"uniform", "sqrt", "proportional"}, default="uniform"
+        How batch classes are drawn; "uniform" over-samples rare classes (imbalance-aware).
+    normalization : {"sample", "feature", "none"}, default="sample"
+        Per-sample z-score ("patient-wise"), per-feature standardisation, or none.
+    symmetric : bool or "auto", default="auto"
+        Use the strict upper triangle of symmetric (n, R, R) matrices.
+    fisher_z : bool, default=False
+        Fisher z = artanh(r) of the upper triangle (correlation matrices).
+    validation_fraction : float, default=0.0
+        Stratified share held out for early stopping on leave-one-out precision@1.
+    n_iter_no_change : int, default=10
+        Epochs without validation improvement before stopping (with `validation_fraction` > 0).
+    checkpoint_dir : str or None, default=None
+        Save a checkpoint each epoch and resume from it when `fit` is run again with the same settings.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+    random_state : int, RandomState or None, default=None
+    verbose : int, default=0
+        1 shows a progress bar with the named loss terms.
+
+    Attributes
+    ----------
+    classes_ : ndarray of the class labels seen in `fit`.
+    n_features_in_ : int, number of values per sample.
+    input_shape_ : tuple, shape of one sample.
+    history_ : dict of per-epoch lists: every loss term, the share of anchors with an active triplet,
+        the mean pairwise embedding distance in a batch (0 means collapse), the learning rate, and the
+        validation precision@1 when used.
+    n_epochs_ : int, epochs run.
+    encoder_ : torch.nn.Module.
+    preprocessor_ : norank.preprocessing.TensorPreprocessor.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from norank import NoRankEmbedder
+    >>> X, y = load_digits(return_X_y=True)
+    >>> Z = NoRankEmbedder(epochs=5, random_state=0).fit(X, y).transform(X)
+    >>> Z.shape
+    (1797, 64)
+    """
+
+    def __init__(
+        self,
+        *,
+        embedding_dim=64,
+        hidden_layer_sizes=(512,),
+        encoder="mlp",
+        dropout=0.0,
+        layer_norm=False,
+        projection_head=False,
+        loss="triplet",
+        margin=0.2,
+        distance="squared",
+        mining="semihard",
+        diversity_weight=0.1,
+        uniformity_weight=0.05,
+        uniformity_t=2.0,
+        local_weight=0.0,
+        global_weight=0.0,
+        local_neighbors=5,
+        optimizer="sgd",
+        learning_rate=0.05,
+        momentum=0.9,
+        weight_decay=0.0,
+        schedule="robbins_monro",
+        schedule_tau=100.0,
+        schedule_kappa=0.75,
+        epochs=100,
+        batch_size=128,
+        samples_per_class=4,
+        class_sampling="uniform",
+        normalization="sample",
+        symmetric="auto",
+        fisher_z=False,
+        validation_fraction=0.0,
+        n_iter_no_change=10,
+        checkpoint_dir=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.embedding_dim = embedding_dim
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.encoder = encoder
+        self.dropout = dropout
+        self.layer_norm = layer_norm
+        self.projection_head = projection_head
+        self.loss = loss
+        self.margin = margin
+        self.distance = distance
+        self.mining = mining
+        self.diversity_weight = diversity_weight
+        self.uniformity_weight = uniformity_weight
+        self.uniformity_t = uniformity_t
+        self.local_weight = local_weight
+        self.global_weight = global_weight
+        self.local_neighbors = local_neighbors
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.schedule_tau = schedule_tau
+        self.schedule_kappa = schedule_kappa
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.samples_per_class = samples_per_class
+        self.class_sampling = class_sampling
+        self.normalization = normalization
+        self.symmetric = symmetric
+        self.fisher_z = fisher_z
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.checkpoint_dir = checkpoint_dir
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- scikit-learn plumbing -----------------------------------------------------------------------
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim
+
+    # -- fitting -------------------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Train the encoder on samples X (n, d1, ..., dk) with class labels y; returns self."""
+        from norank.training import train
+
+        X, lazy = check_X(X)
+        classes, codes, counts = check_labels(y, len(X))
+        self._check_params()
+        result = train(self, X, codes, counts, lazy=lazy)
+        self.classes_ = classes
+        self.input_shape_ = tuple(int(s) for s in X.shape[1:])
+        self.n_features_in_ = int(np.prod(self.input_shape_))
+        self.preprocessor_ = result.preprocessor
+        self.encoder_ = result.encoder
+        self.head_ = result.head
+        self.device_ = result.device
+        self.history_ = result.history
+        self.n_epochs_ = len(result.history["loss"])
+        return self
+
+    def _check_params(self) -> None:
+        from norank.encoders import ENCODERS
+        from norank.mining import MINERS
+        from norank.preprocessing import NORMALIZATIONS
+        from norank.sampling import CLASS_SAMPLING
+        from norank.schedules import SCHEDULES
+
+        choices = {
+            "encoder": ENCODERS,
+            "loss": ("triplet", "proxy_anchor"),
+            "distance": ("squared", "euclidean"),
+            "mining": tuple(MINERS),
+            "optimizer": ("sgd", "adam"),
+            "schedule": SCHEDULES,
+            "class_sampling": CLASS_SAMPLING,
+            "normalization": NORMALIZATIONS,
+            "device": ("auto", "cpu", "cuda"),
+        }
+        for name, valid in choices.items():
+            value = getattr(self, name)
+            if value not in valid and not (name == "device" and str(value).startswith("cuda:")):
+                raise ValueError(f"{name}={value!r} is not supported; use one of {valid}.")
+        positive_ints = ("embedding_dim", "epochs", "batch_size", "samples_per_class", "n_iter_no_change", "local_neighbors")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer.")
+        if self.samples_per_class < 2:
+            raise ValueError("samples_per_class must be at least 2 so that each anchor has a positive in its batch.")
+        if self.batch_size < 2 * self.samples_per_class:
+            raise ValueError(
+                f"batch_size={self.batch_size} holds fewer than 2 classes of samples_per_class="
+                f"{self.samples_per_class}; raise batch_size or lower samples_per_class."
+            )
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, numbers.Integral):
+            sizes = (sizes,)
+        if not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be a tuple of positive integers.")
+        non_negative = ("dropout", "margin", "diversity_weight", "uniformity_weight", "uniformity_t",
+                        "local_weight", "global_weight", "momentum", "weight_decay", "validation_fraction")
+        for name in non_negative:
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"{name}={value!r} must be a finite number >= 0.")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout={self.dropout} must lie in [0, 1).")
+        if not 0 <= self.validation_fraction < 0.5:
+            raise ValueError(f"validation_fraction={self.validation_fraction} must lie in [0, 0.5).")
+        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate={self.learning_rate!r} must be a positive number.")
+        if self.schedule == "robbins_monro":
+            from norank.schedules import robbins_monro
+
+            robbins_monro(0, self.schedule_tau, self.schedule_kappa)
+
+    # -- embedding -----------------------------------------------------------------------------------
+    def transform(self, X):
+        """Unit-norm float32 embeddings of X, shape (n, embedding_dim)."""
+        import torch
+
+        check_is_fitted(self, "encoder_")
+        X, lazy = check_X(X)
+        shape = tuple(X.shape[1:])
+        if shape != self.input_shape_:
+            if len(shape) == 1 and len(self.input_shape_) == 1:
+                raise ValueError(
+                    f"X has {shape[0]} features, but {type(self).__name__} is expecting {self.input_shape_[0]} "
+                    "features as input."
+                )
+            raise ValueError(
+                f"X has samples of shape {shape}, but {type(self).__name__} was fitted on samples of shape "
+                f"{self.input_shape_}; pass tensors of the training shape."
+            )
+        self.encoder_.eval()
+        out = np.empty((len(X), self.embedding_dim), np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(X), _TRANSFORM_CHUNK):
+                chunk = X[start : start + _TRANSFORM_CHUNK]
+                if lazy:
+                    chunk = np.asarray(chunk, dtype=np.float32)
+                    check_finite(chunk)
+                rows = torch.from_numpy(self.preprocessor_.transform(chunk)).to(self.device_)
+                out[start : start + len(rows)] = self.encoder_(rows).cpu().numpy()
+        return out
+
+    def score(self, X, y):
+        """Leave-one-out precision@1 of the embeddings of X: share of samples whose nearest other sample
+        shares their label."""
+        from norank.neighbors import kneighbors
+
+        Z = self.transform(X)
+        y = np.asarray(y)
+        if len(y) != len(Z):
+            raise ValueError(f"y has {len(y)} labels but X has {len(Z)} samples; pass one label per sample.")
+        _, idx = kneighbors(Z, Z, 1, exclude_self=True)
+        return float(np.mean(y[idx[:, 0]] == y))
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the fitted model to directory `path` (config.json + weights.safetensors)."""
+        from safetensors.torch import save_file
+
+        check_is_fitted(self, "encoder_")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        pre_config, pre_arrays = self.preprocessor_.get_state()
+        tensors = {f"encoder.{k}": v.detach().cpu().contiguous() for k, v in self.encoder_.state_dict().items()}
+        if self.head_ is not None:
+            tensors.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in self.head_.state_dict().items()})
+        import torch
+
+        tensors.update({f"preprocessing.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in pre_arrays.items()})
+        config = {
+            "format": MODEL_FORMAT,
+            "format_version": MODEL_FORMAT_VERSION,
+            "norank_version": __version__,
+            "params": _json_params(self.get_params()),
+            "fitted": {
+                "classes_": _json_classes(self.classes_),
+                "input_shape_": list(self.input_shape_),
+                "n_features_in_": self.n_features_in_,
+                "n_epochs_": self.n_epochs_,
+                "history_": self.history_,
+            },
+            "preprocessing": pre_config,
+        }
+        tmp = path / (WEIGHTS_FILE + ".tmp")
+        save_file(tensors, str(tmp))
+        os.replace(tmp, path / WEIGHTS_FILE)
+        (path / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path, device="cpu") -> "NoRankEmbedder":
+        """Read a model written by `save`. Refuses anything that is not a norank model directory."""
+        import torch
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from norank.encoders import ProjectionHead, build_encoder
+        from norank.preprocessing import TensorPreprocessor
+
+        path = Path(path)
+        config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
+        if not config_path.is_file() or not weights_path.is_file():
+            raise ValueError(
+                f"{path} is not a norank model directory: it needs {CONFIG_FILE} and {WEIGHTS_FILE}, "
+                "as written by NoRankEmbedder.save."
+            )
+        try:
+            config = json.loads(config_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{config_path} is corrupt (not valid JSON: {exc}); save the model again.") from None
+        if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
+            raise ValueError(f"{config_path} does not describe a norank model (missing format {MODEL_FORMAT!r}).")
+        if config.get("format_version") != MODEL_FORMAT_VERSION:
+            raise ValueError(
+                f"{path} uses model format version {config.get('format_version')}, but this norank reads version "
+                f"{MODEL_FORMAT_VERSION}; load it with the norank version that saved it."
+            )
+        try:
+            params = dict(config["params"])
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+            est = cls(**params)
+            fitted = config["fitted"]
+            pre = TensorPreprocessor.from_state(config["preprocessing"], _prefixed(load_file(str(weights_path)), "preprocessing.", numpy=True))
+            tensors = load_file(str(weights_path))
+            encoder = build_encoder(
+                est.encoder, pre.n_features_, tuple(fitted["input_shape_"]), tuple(est.hidden_layer_sizes),
+                est.embedding_dim, est.dropout, est.layer_norm,
+            )
+            encoder.load_state_dict(_prefixed(tensors, "encoder."), strict=True)
+            head = None
+            if est.projection_head:
+                head = ProjectionHead(est.embedding_dim)
+                head.load_state_dict(_prefixed(tensors, "head."), strict=True)
+        except (KeyError, TypeError, RuntimeError, SafetensorError, ValueError) as exc:
+            raise ValueError(f"{path} is not a valid norank model ({type(exc).__name__}: {exc}); save it again.") from None
+        est.classes_ = _classes_from_json(fitted["classes_"])
+        est.input_shape_ = tuple(fitted["input_shape_"])
+        est.n_features_in_ = int(fitted["n_features_in_"])
+        est.n_epochs_ = int(fitted["n_epochs_"])
+        est.history_ = fitted["history_"]
+        est.preprocessor_ = pre
+        est.device_ = torch.device(device)
+        est.encoder_ = encoder.to(est.device_).eval()
+        est.head_ = head
+        return est
+
+
+def _prefixed(tensors: dict, prefix: str, numpy: bool = False) -> dict:
+    out = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return {k: v.numpy() for k, v in out.items()} if numpy else out
+
+
+def _json_params(params: dict) -> dict:
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, np.integer):
+            value = int(value)
+        elif isinstance(value, np.floating):
+            value = float(value)
+        elif key == "random_state" and not (value is None or isinstance(value, int)):
+            value = None  # a RandomState object has no JSON form; the fitted weights do not depend on it
+        elif isinstance(value, os.PathLike):
+            value = str(value)
+        out[key] = value
+    return out
+
+
+def _json_classes(classes: np.ndarray) -> dict:
+    kind = classes.dtype.kind
+    if kind in "iub":
+        return {"kind": "int", "values": [int(c) for c in classes]}
+    if kind == "f":
+        return {"kind": "float", "values": [float(c) for c in classes]}
+    return {"kind": "str", "values": [str(c) for c in classes]}
+
+
+def _classes_from_json(data: dict) -> np.ndarray:
+    dtype = {"int": np.int64, "float": np.float64, "str": str}[data["kind"]]
+    return np.asarray(data["values"], dtype=dtype)

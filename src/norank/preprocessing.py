@@ -1,0 +1,144 @@
+"""Tensor stack → feature vectors, fitted on training data only and stored with the model.
+
+Each sample of shape (d1, ..., dk) becomes one row. Symmetric matrices (connectivity) keep only their
+strict upper triangle, optionally Fisher z-transformed; then rows are normalised per sample
+("patient-wise"), per feature (statistics of the training set), or not at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NORMALIZATIONS = ("sample", "feature", "none")
+_EPS = 1e-8
+_CHUNK_ROWS = 4096
+
+
+def looks_symmetric(X, n_check: int = 16) -> bool:
+    """True when X is a stack of square matrices and its first samples are symmetric."""
+    if len(getattr(X, "shape", ())) != 3 or X.shape[1] != X.shape[2] or X.shape[1] < 2:
+        return False
+    head = np.asarray(X[: min(n_check, len(X))], dtype=np.float64)
+    return bool(np.allclose(head, head.transpose(0, 2, 1), rtol=1e-5, atol=1e-6))
+
+
+class TensorPreprocessor:
+    """Vectorise and normalise a stack of tensors.
+
+    Parameters
+    ----------
+    normalization : {"sample", "feature", "none"}
+        "sample" z-scores each row by its own mean and std; "feature" z-scores each feature by the
+        training mean and std; "none" leaves values as they are.
+    symmetric : bool or "auto"
+        Keep only the strict upper triangle of symmetric (n, R, R) input. "auto" checks the data.
+    fisher_z : bool
+        Apply artanh to the upper triangle (correlation matrices), clipping |r| to `fisher_clip`.
+    """
+
+    def __init__(self, normalization="sample", symmetric="auto", fisher_z=False, fisher_clip=0.999):
+        self.normalization = normalization
+        self.symmetric = symmetric
+        self.fisher_z = fisher_z
+        self.fisher_clip = fisher_clip
+
+    # -- fitting -------------------------------------------------------------------------------------
+    def fit(self, X) -> "TensorPreprocessor":
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization={self.normalization!r} is not supported; use one of {NORMALIZATIONS}."
+            )
+        self.input_shape_ = tuple(int(s) for s in X.shape[1:])
+        if self.symmetric == "auto":
+            self.symmetric_ = looks_symmetric(X)
+        else:
+            self.symmetric_ = bool(self.symmetric)
+            if self.symmetric_ and (len(self.input_shape_) != 2 or self.input_shape_[0] != self.input_shape_[1]):
+                raise ValueError(
+                    f"symmetric=True needs square matrices (n, R, R); got samples of shape {self.input_shape_}. "
+                    "Pass symmetric=False for other tensors."
+                )
+        if self.fisher_z and not self.symmetric_:
+            raise ValueError("fisher_z=True applies to symmetric correlation matrices; pass symmetric=True too.")
+        if self.symmetric_:
+            r = self.input_shape_[0]
+            self.n_features_ = r * (r - 1) // 2
+        else:
+            self.n_features_ = int(np.prod(self.input_shape_))
+        self.mean_ = np.zeros(self.n_features_, np.float32)
+        self.scale_ = np.ones(self.n_features_, np.float32)
+        if self.normalization == "feature":
+            self._fit_feature_stats(X)
+        return self
+
+    def _fit_feature_stats(self, X) -> None:
+        # Streaming sums in float64, so memory-mapped stacks never load at once.
+        total = np.zeros(self.n_features_, np.float64)
+        total_sq = np.zeros(self.n_features_, np.float64)
+        n = len(X)
+        for start in range(0, n, _CHUNK_ROWS):
+            rows = self._vectorise(np.asarray(X[start : start + _CHUNK_ROWS])).astype(np.float64)
+            total += rows.sum(0)
+            total_sq += (rows * rows).sum(0)
+        mean = total / n
+        var = np.maximum(total_sq / n - mean * mean, 0.0)
+        std = np.sqrt(var)
+        std[std < _EPS] = 1.0  # constant features stay constant (zero after centring)
+        self.mean_ = mean.astype(np.float32)
+        self.scale_ = std.astype(np.float32)
+
+    # -- transforming --------------------------------------------------------------------------------
+    def _vectorise(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if self.symmetric_:
+            r = self.input_shape_[0]
+            iu = np.triu_indices(r, k=1)
+            rows = X[:, iu[0], iu[1]]
+            if self.fisher_z:
+                rows = np.arctanh(np.clip(rows, -self.fisher_clip, self.fisher_clip))
+            return np.ascontiguousarray(rows, dtype=np.float32)
+        return X.reshape(len(X), -1)
+
+    def transform(self, X) -> np.ndarray:
+        """Rows of float32 features, a new array (the input is never modified)."""
+        if tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but the model was fitted on samples of shape "
+                f"{self.input_shape_}; reshape the input to match the training data."
+            )
+        rows = self._vectorise(X)
+        if self.normalization == "sample":
+            mean = rows.mean(1, keepdims=True)
+            std = rows.std(1, keepdims=True)
+            rows = (rows - mean) / np.where(std < _EPS, 1.0, std)
+        elif self.normalization == "feature":
+            rows = (rows - self.mean_) / self.scale_
+        elif rows.base is not None or not rows.flags.owndata:
+            rows = rows.copy()
+        return rows.astype(np.float32, copy=False)
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict, dict]:
+        """(JSON-able config, arrays) describing the fitted preprocessor."""
+        config = {
+            "normalization": self.normalization,
+            "symmetric": self.symmetric,
+            "fisher_z": bool(self.fisher_z),
+            "fisher_clip": float(self.fisher_clip),
+            "input_shape_": list(self.input_shape_),
+            "symmetric_": bool(self.symmetric_),
+            "n_features_": int(self.n_features_),
+        }
+        return config, {"mean_": self.mean_, "scale_": self.scale_}
+
+    @classmethod
+    def from_state(cls, config: dict, arrays: dict) -> "TensorPreprocessor":
+        pre = cls(config["normalization"], config["symmetric"], config["fisher_z"], config["fisher_clip"])
+        pre.input_shape_ = tuple(config["input_shape_"])
+        pre.symmetric_ = bool(config["symmetric_"])
+        pre.n_features_ = int(config["n_features_"])
+        pre.mean_ = np.asarray(arrays["mean_"], np.float32)
+        pre.scale_ = np.asarray(arrays["scale_"], np.float32)
+        if pre.mean_.shape != (pre.n_features_,) or pre.scale_.shape != (pre.n_features_,):
+            raise ValueError("The saved preprocessing statistics do not match the saved feature count.")
+        return pre
