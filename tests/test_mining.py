@@ -141,12 +141,35 @@ def test_chunk_budget_does_not_change_results_two_classes(monkeypatch, budget):
 
 
 def test_blocks_respect_the_budget(monkeypatch):
-    z, labels = _batch(n_classes=2, per_class=32, seed=5)
-    dist = pairwise_distances(z)
     monkeypatch.setattr(mining, "ELEMENT_BUDGET", 640)
-    blocks = list(mining._pair_chunks(dist, labels))
-    assert len(blocks) == -(-2 * 32 * 31 // 10)  # 10 pairs (× 64 columns) per block, rounded up
-    assert max(b[3].numel() for b in blocks) <= 640
+    blocks = mining._blocks(1984, 64)
+    assert all((b.stop - b.start) * 64 <= 640 for b in blocks)
+    assert list(range(1984)) == [i for b in blocks for i in range(1984)[b]]
+    monkeypatch.setattr(mining, "ELEMENT_BUDGET", 10)  # budget below one row: one pair at a time
+    assert len(mining._blocks(5, 64)) == 5
+
+
+@pytest.mark.parametrize("threshold", [0, 10**9])
+@pytest.mark.parametrize("n_classes", [2, 6])
+def test_semihard_sort_and_scan_paths_agree_with_brute_force(monkeypatch, threshold, n_classes):
+    # threshold 0 forces the per-row sort, 10**9 the budgeted scan; both must equal the loop.
+    monkeypatch.setattr(mining, "SORT_FACTOR", threshold)
+    monkeypatch.setattr(mining, "ELEMENT_BUDGET", 50)
+    z, labels = _batch(n_classes=n_classes, per_class=24 // n_classes, seed=8, singletons=1)
+    dist = pairwise_distances(z)
+    ours = list(zip(*(x.tolist() for x in semihard_triplets(dist, labels, 0.2))))
+    assert ours == _brute_closest(dist, labels, True)
+    x = torch.tensor([[0.0], [10.0], [1.0], [2.0], [3.0]], dtype=torch.float64)  # the fallback batch
+    d = pairwise_distances(x)
+    y = torch.tensor([0, 0, 1, 1, 1])
+    assert list(zip(*(t.tolist() for t in semihard_triplets(d, y, 0.2)))) == _brute_closest(d, y, True)
+    # Small integer points: exact distances with many ties, which go to the lowest index.
+    g = torch.Generator().manual_seed(9)
+    x = torch.randint(0, 4, (15, 1), generator=g).double()
+    y = torch.randint(0, 3, (15,), generator=g)
+    d = pairwise_distances(x)
+    for miner, semihard in ((semihard_triplets, True), (hard_triplets, False)):
+        assert list(zip(*(t.tolist() for t in miner(d, y, 0.2)))) == _brute_closest(d, y, semihard)
 
 
 def test_anchors_without_positive_or_negative_are_skipped():
@@ -208,3 +231,5 @@ def test_bad_input():
         batch_hard_triplets(dist, labels, -0.1)
     with pytest.raises(TypeError, match="pairwise_distances"):
         hard_triplets(dist.tolist(), labels, 0.2)
+    with pytest.raises(ValueError, match="diverged"):
+        semihard_triplets(dist * float("nan"), labels, 0.2)

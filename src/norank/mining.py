@@ -5,9 +5,11 @@ Euclidean, the caller's choice), ``labels`` (B,) integer class labels — and re
 ``(anchors, positives, negatives)`` indexing the batch, the index-tuple convention of
 pytorch-metric-learning, so a loss can consume them directly.
 
-Mining never builds a B×B×B tensor. The (anchor, positive) pairs are enumerated once (O(B²)) and
-compared with all B candidate negatives in chunks of at most ``ELEMENT_BUDGET`` elements, so memory stays
-bounded by the budget (plus the output) even for a 2-class batch, where there are ~B²/2 pairs.
+Mining never builds a B×B×B tensor. The (anchor, positive) pairs are enumerated once (O(B²)); miners
+that must compare each pair with every negative (``all``, ``margin_triplets``, semi-hard with small
+classes) do so in blocks of at most ``ELEMENT_BUDGET`` elements, so memory stays bounded by the budget
+(plus the output) even for a 2-class batch, where there are ~B²/2 pairs. Hard and batch-hard need one
+pass over the B×B matrix; semi-hard with few large classes sorts each row once (O(B² log B)) instead.
 Anchors with no positive or no negative in the batch produce no triplets. Mining runs under ``no_grad``:
 the indices carry no gradient; the loss re-reads ``dist`` at those indices.
 """
@@ -32,6 +34,10 @@ __all__ = [
 
 # Largest (pairs × negatives) block compared at once: 2**24 elements is 64 MiB per float32 temporary.
 ELEMENT_BUDGET = 2**24
+# Semi-hard mining scans pairs × B (about positives × B per anchor) or sorts each row (about B·log₂B per
+# anchor); it sorts when anchors average more than SORT_FACTOR·log₂B positives (few large classes).
+# 0.75 is the measured crossover on CPU for B in 256..1024.
+SORT_FACTOR = 0.75
 
 MARGIN_KINDS = ("all", "hard", "semihard", "easy")
 
@@ -42,6 +48,9 @@ def _check_inputs(dist, labels, margin) -> None:
                         "compute it with norank.distances.pairwise_distances(z).")
     if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
         raise ValueError(f"dist must be a square (B, B) distance matrix; got shape {tuple(dist.shape)}.")
+    if not bool(torch.isfinite(dist).all()):
+        raise ValueError("dist contains NaN or inf: the embeddings have diverged; lower the learning rate "
+                         "or check the inputs for NaN.")
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"labels must be a torch.Tensor of integer class labels; got {type(labels).__name__}. "
                         "Wrap it with torch.as_tensor(labels).")
@@ -68,35 +77,70 @@ def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
     return pos, neg, valid
 
 
-def _pair_chunks(dist: torch.Tensor, labels: torch.Tensor):
-    """Yield (anchors, positives, d(a,p) (c,), d(a,·) (c,B), negative mask (c,B)) blocks of pairs.
-
-    Pairs come in lexicographic (anchor, positive) order, so concatenated block outputs are ordered by
-    (anchor, positive, negative), the same order as a ``torch.where`` over a dense triplet mask.
-    """
+def _pairs(labels: torch.Tensor):
+    """(anchor, positive) pairs of anchors having a negative, in lexicographic order, and the masks."""
     pos, neg, valid = _masks(labels)
     anchors, positives = torch.nonzero(pos & valid[:, None], as_tuple=True)
-    step = max(1, ELEMENT_BUDGET // max(1, dist.shape[0]))
-    for start in range(0, anchors.shape[0], step):
-        a = anchors[start:start + step]
-        p = positives[start:start + step]
-        yield a, p, dist[a, p], dist[a], neg[a]
+    return anchors, positives, pos, neg
 
 
-def _collect(blocks, device):
-    blocks = list(blocks)
-    if not blocks:
-        return _empty(device)
-    return tuple(torch.cat([b[i] for b in blocks]) for i in range(3))
+def _blocks(n_pairs: int, n_cols: int) -> list[slice]:
+    """Consecutive slices of the pairs, each sized so that (pairs in slice) × ``n_cols`` <= ``ELEMENT_BUDGET``."""
+    step = max(1, ELEMENT_BUDGET // max(1, n_cols))
+    return [slice(start, start + step) for start in range(0, n_pairs, step)]
 
 
 def _select_triplets(dist, labels, keep_fn):
-    """All (a, p, n) with n a negative of a and keep_fn(d(a,p) (c,1), d(a,n) (c,B)) true."""
+    """All (a, p, n) with n a negative of a and ``keep_fn(d(a,p) (c,1), d(a,n) (c,B))`` true.
+
+    Pairs are compared with every column in blocks of at most ``ELEMENT_BUDGET`` elements. Columns that
+    are not negatives of the anchor hold NaN, and every comparison with NaN is false, so ``keep_fn``
+    (a comparison) rejects them without a separate mask. Output is ordered by (anchor, positive,
+    negative), the order of a ``torch.where`` over a dense triplet mask.
+    """
+    anchors, positives, _, neg = _pairs(labels)
+    neg_only = dist.masked_fill(~neg, math.nan)
     blocks = []
-    for a, p, d_ap, d_an, neg in _pair_chunks(dist, labels):
-        rows, n = torch.nonzero(neg & keep_fn(d_ap[:, None], d_an), as_tuple=True)
+    for block in _blocks(anchors.shape[0], dist.shape[0]):
+        a, p = anchors[block], positives[block]
+        rows, n = torch.nonzero(keep_fn(dist[a, p][:, None], neg_only[a]), as_tuple=True)
         blocks.append((a[rows], p[rows], n))
-    return _collect(blocks, dist.device)
+    if not blocks:
+        return _empty(dist.device)
+    return tuple(torch.cat([b[i] for b in blocks]) for i in range(3))
+
+
+def _closest_farther_blocks(dist, neg, anchors, positives):
+    """Per pair, argmin d(a,n) over negatives with d(a,n) > d(a,p) (-1 if none), in budgeted blocks."""
+    neg_only = dist.masked_fill(~neg, math.inf)
+    out = []
+    for block in _blocks(anchors.shape[0], dist.shape[0]):
+        a, p = anchors[block], positives[block]
+        d_an = neg_only[a]
+        d_an = d_an.masked_fill(d_an <= dist[a, p][:, None], math.inf)
+        best, idx = d_an.min(dim=1)
+        out.append(torch.where(torch.isinf(best), -1, idx))
+    return torch.cat(out) if out else anchors.new_empty(0)
+
+
+def _closest_farther_sorted(dist, neg, anchors, positives):
+    """Same result as :func:`_closest_farther_blocks` from one sort of each row: O(B² log B) in all.
+
+    Each row's negative distances are sorted once (stable, so among equal distances the lowest index
+    comes first, as with argmin); a binary search per pair finds the first one beyond d(a,p). Worth it
+    when anchors have many positives (few classes), where pairs × B approaches B³.
+    """
+    b = dist.shape[0]
+    if anchors.numel() == 0:
+        return anchors.new_empty(0)
+    sorted_d, order = dist.masked_fill(~neg, math.inf).sort(dim=1, stable=True)
+    counts = torch.bincount(anchors, minlength=b)
+    rank = torch.arange(anchors.shape[0], device=dist.device) - (torch.cumsum(counts, 0) - counts)[anchors]
+    queries = dist.new_full((b, int(counts.max())), math.inf)
+    queries[anchors, rank] = dist[anchors, positives]
+    first = torch.searchsorted(sorted_d, queries, right=True)[anchors, rank]
+    found = first < neg.sum(dim=1)[anchors]
+    return torch.where(found, order[anchors, first.clamp(max=b - 1)], -1)
 
 
 @torch.no_grad()
@@ -108,29 +152,30 @@ def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 
     the farthest negative is taken instead, i.e. the least hard of them — the convention of TensorFlow's
     ``triplet_semihard_loss``. ``margin`` does not change which negative is chosen (a closest semi-hard
     negative beyond ``d(a,p) + margin`` simply gives zero loss, as would any farther one); it is accepted
-    so all miners share one signature.
+    so all miners share one signature. Ties go to the lowest index.
     """
     _check_inputs(dist, labels, margin)
-    blocks = []
-    for a, p, d_ap, d_an, neg in _pair_chunks(dist, labels):
-        farther = neg & (d_an > d_ap[:, None])
-        closest_farther = d_an.masked_fill(~farther, math.inf).argmin(dim=1)
-        farthest = d_an.masked_fill(~neg, -math.inf).argmax(dim=1)
-        blocks.append((a, p, torch.where(farther.any(dim=1), closest_farther, farthest)))
-    return _collect(blocks, dist.device)
+    anchors, positives, _, neg = _pairs(labels)
+    b = dist.shape[0]
+    if anchors.numel() > SORT_FACTOR * math.log2(max(b, 2)) * b:
+        chosen = _closest_farther_sorted(dist, neg, anchors, positives)
+    else:
+        chosen = _closest_farther_blocks(dist, neg, anchors, positives)
+    farthest = dist.masked_fill(~neg, -math.inf).argmax(dim=1)
+    return anchors, positives, torch.where(chosen >= 0, chosen, farthest[anchors])
 
 
 @torch.no_grad()
 def hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
     """Hard mining (the paper's Algorithm 2): for each (anchor, positive) pair, the closest negative.
 
+    The closest negative depends on the anchor only, so it is found once per row (O(B²)).
     ``margin`` is accepted for the shared signature only.
     """
     _check_inputs(dist, labels, margin)
-    blocks = []
-    for a, p, _, d_an, neg in _pair_chunks(dist, labels):
-        blocks.append((a, p, d_an.masked_fill(~neg, math.inf).argmin(dim=1)))
-    return _collect(blocks, dist.device)
+    anchors, positives, _, neg = _pairs(labels)
+    closest = dist.masked_fill(~neg, math.inf).argmin(dim=1)
+    return anchors, positives, closest[anchors]
 
 
 @torch.no_grad()
