@@ -270,6 +270,8 @@ def _step(est, model, proxies, xb, yb, codes, world) -> dict:
     true class codes (for the proxies).
     """
     z = distributed.gather_with_grad(model(xb))
+    if not torch.isfinite(z.detach()).all():
+        raise NonFiniteLossError(_non_finite_message({}, None))
     labels = distributed.gather(yb)
     values = {}
     if est.loss == "proxy_anchor":
@@ -336,10 +338,12 @@ def _validation_precision(encoder, val: _Features, codes: np.ndarray) -> float:
     return float(np.mean(codes[nearest] == codes))
 
 
-def _non_finite_message(values: dict, epoch: int) -> str:
+def _non_finite_message(values: dict, epoch) -> str:
     terms = ", ".join(f"{k}={v:.4g}" for k, v in values.items() if k in TERMS)
+    where = f"The training loss became non-finite at epoch {epoch} ({terms})" if epoch is not None else (
+        "The embeddings became non-finite during training")
     return (
-        f"The training loss became non-finite at epoch {epoch} ({terms}). Likely causes: a learning rate that "
+        f"{where}. Likely causes: a learning rate that "
         "is too high (try 10x lower), a margin too large for the distance, or unscaled input (use "
         "normalization='sample' or 'feature')."
     )

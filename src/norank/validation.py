@@ -64,13 +64,18 @@ def check_X(X, *, estimator_name: str = "NoRankEmbedder"):
     shape = tuple(X.shape)
     if len(shape) < 2:
         raise ValueError(
-            f"Expected a 2-D or higher array of shape (n_samples, d1, ..., dk), got shape {shape}. "
-            "Reshape a single sample with X.reshape(1, -1) or a 1-D feature with X.reshape(-1, 1)."
+            f"Expected a 2-D or higher array of shape (n_samples, d1, ..., dk), got shape {shape}. Reshape your "
+            "data: X.reshape(1, -1) for a single sample, X.reshape(-1, 1) for a single feature."
         )
     if shape[0] == 0:
-        raise ValueError(f"X has 0 samples (shape {shape}); at least 2 samples are required.")
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required: pass a non-empty X."
+        )
     if int(np.prod(shape[1:])) == 0:
-        raise ValueError(f"X has 0 features (shape {shape}); each sample needs at least one value.")
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required: "
+            "each sample needs at least one value."
+        )
     _check_dtype(X.dtype)
     if not lazy:
         X = X.astype(np.float32, copy=False)
