@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from norank import __version__
+from norank.lazy import PageReleaser
 from norank.validation import check_finite, check_labels, check_X
 
 MODEL_FORMAT = "norank-model"
@@ -304,12 +305,14 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             )
         self.encoder_.eval()
         out = np.empty((len(X), self.embedding_dim), np.float32)
+        releaser = PageReleaser(X)
         with torch.inference_mode():
             for start in range(0, len(X), _TRANSFORM_CHUNK):
                 chunk = X[start : start + _TRANSFORM_CHUNK]
                 if lazy:
                     chunk = np.asarray(chunk, dtype=np.float32)
                     check_finite(chunk)
+                    releaser.add(chunk.nbytes)
                 rows = torch.from_numpy(self.preprocessor_.transform(chunk)).to(self.device_)
                 out[start : start + len(rows)] = self.encoder_(rows).cpu().numpy()
         return out

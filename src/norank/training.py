@@ -34,7 +34,7 @@ from norank.mining import active_anchor_fraction, mine
 from norank.preprocessing import TensorPreprocessor
 from norank.sampling import ClassBalancedBatchSampler
 from norank.schedules import schedule_factor
-from norank.validation import check_finite
+from norank.lazy import PageReleaser, Rows, take_rows
 
 TERMS = ("triplet", "diversity", "uniformity", "local", "global")
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -62,33 +62,6 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-class _Rows:
-    """Rows `indices` of a (possibly lazy) array, read in sorted order (memory maps and h5py like that)."""
-
-    def __init__(self, X, indices):
-        self.X, self.indices = X, np.asarray(indices)
-        self.shape = (len(self.indices), *X.shape[1:])
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, item):
-        return take_rows(self.X, self.indices[item])
-
-
-def take_rows(X, idx: np.ndarray) -> np.ndarray:
-    """X[idx] as float32 for arrays and lazy array-likes; lazy reads go in sorted, unique order."""
-    if isinstance(X, np.ndarray) and not isinstance(X, np.memmap):
-        return X[idx]
-    unique, inverse = np.unique(idx, return_inverse=True)
-    try:
-        block = np.asarray(X[unique], dtype=np.float32)
-    except (TypeError, IndexError, ValueError):
-        block = np.stack([np.asarray(X[int(i)], dtype=np.float32) for i in unique])
-    check_finite(block)
-    return block[inverse]
-
-
 def stratified_split(codes: np.ndarray, fraction: float, rng: np.random.Generator):
     """(train, validation) indices; each class keeps at least 2 training samples."""
     train, val = [], []
@@ -107,6 +80,7 @@ class _Features:
         self.X, self.indices, self.pre, self.device = X, indices, pre, device
         n_bytes = len(indices) * pre.n_features_ * 4
         self.cache = None
+        self.releaser = PageReleaser(X)
         if not lazy and n_bytes <= _PRELOAD_BYTES:
             self.cache = torch.from_numpy(pre.transform(X[indices])).to(device)
 
@@ -116,7 +90,8 @@ class _Features:
     def rows(self, positions: np.ndarray) -> torch.Tensor:
         if self.cache is not None:
             return self.cache[torch.from_numpy(positions).to(self.cache.device)]
-        return torch.from_numpy(self.pre.transform(take_rows(self.X, self.indices[positions]))).to(self.device)
+        rows = take_rows(self.X, self.indices[positions], self.releaser)
+        return torch.from_numpy(self.pre.transform(rows)).to(self.device)
 
 
 def _fingerprint(est, X, codes) -> str:
@@ -141,7 +116,7 @@ def train(est, X, codes: np.ndarray, counts: np.ndarray, *, lazy: bool) -> Train
         train_idx, val_idx = np.arange(len(codes)), np.empty(0, np.int64)
 
     pre = TensorPreprocessor(est.normalization, est.symmetric, est.fisher_z)
-    pre.fit(X if len(val_idx) == 0 else _Rows(X, train_idx))
+    pre.fit(Rows(X, train_idx) if lazy or len(val_idx) else X)
     features = _Features(X, train_idx, pre, lazy, device)
     val_features = _Features(X, val_idx, pre, lazy, device) if len(val_idx) else None
     train_codes = codes[train_idx]
