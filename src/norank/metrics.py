@@ -1,0 +1,299 @@
+"""Scores of labelled embeddings: cluster geometry, clustering agreement, neighbourhood preservation and
+retrieval, all in one `evaluate` call.
+
+Everything that needs pairwise distances runs as a chunked scan (query rows against all samples), so
+memory stays at about ``chunk × n`` and never holds an ``n × n`` matrix. Definitions follow the usual
+oracles: scikit-learn for silhouette, Davies–Bouldin, Calinski–Harabasz, ARI, NMI and trustworthiness,
+pytorch-metric-learning's ``AccuracyCalculator`` for precision@1, R-precision and MAP@R.
+"""
+
+import numpy as np
+import torch
+
+from norank.neighbors import _as_matrix, chunk_rows, kneighbors, select_smallest, squared_distances
+
+__all__ = ["evaluate", "knn_accuracy", "KEYS", "AUTO_SAMPLE_SIZE"]
+
+KEYS = (
+    "silhouette", "davies_bouldin", "calinski_harabasz", "separation_ratio", "ari", "nmi",
+    "trustworthiness", "continuity", "precision_at_1", "r_precision", "map_at_r",
+)
+# Up to this many samples every score is exact; above it the all-pairs scores are estimated.
+AUTO_SAMPLE_SIZE = 10_000
+# Fewest queries of the sampled retrieval / neighbourhood scan.
+MIN_QUERIES = 1_000
+
+
+def evaluate(Z, y, X=None, k=5, random_state=0, *, sample_size=None):
+    """Score embeddings `Z` of labelled samples; a dict with the keys of `KEYS`.
+
+    Parameters
+    ----------
+    Z : array of shape (n, m)
+        Embeddings.
+    y : array of shape (n,)
+        Class labels (at least two classes, fewer classes than samples).
+    X : array of shape (n, d1, ..., dk) or None
+        The inputs, flattened per sample; adds ``trustworthiness`` and ``continuity``.
+    k : int
+        Neighbours for trustworthiness / continuity (must be below n / 2).
+    random_state : int or None
+        Seeds k-means (10 initialisations, k = number of classes) and the samples drawn for large n.
+    sample_size : int or None
+        Exact computation when ``n <= sample_size`` (None: `AUTO_SAMPLE_SIZE` = 10 000). Above it
+        the all-pairs scores are estimated from seeded, class-stratified samples: silhouette and the
+        k-means fit (whose centroids then label every sample for ARI / NMI) use a sample of
+        `sample_size` points; separation ratio, trustworthiness, continuity and the retrieval scores
+        use ``max(1000, sample_size**2 // n)`` query points, each scored exactly against all n
+        samples and weighted by class so the estimates are unbiased. Davies–Bouldin and
+        Calinski–Harabasz are always exact.
+
+    Returns
+    -------
+    dict
+        ``silhouette, davies_bouldin, calinski_harabasz`` (scikit-learn's definitions);
+        ``separation_ratio``: mean Euclidean distance over pairs of different classes divided by the
+        mean over pairs of the same class; ``ari, nmi``: k-means clusters against `y`;
+        ``trustworthiness`` (sklearn's, input space `X`) and ``continuity`` (the same with `X` and
+        `Z` swapped), only when `X` is given; ``precision_at_1, r_precision, map_at_r``:
+        leave-one-out retrieval in `Z` as pytorch-metric-learning defines them (R = class size − 1,
+        samples of one-sample classes are not queries).
+    """
+    Zt, codes, counts = _check_embeddings(Z, y)
+    n, n_classes = len(codes), len(counts)
+    Xt = None if X is None else _check_inputs(X, n)
+    k = _check_neighbors(k, n, X is not None)
+    size = _check_sample_size(sample_size, n_classes)
+    if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))):
+        raise TypeError(f"random_state must be an int or None, got {type(random_state).__name__}.")
+    rng = np.random.default_rng(random_state)
+    exact = n <= size
+
+    out = dict.fromkeys(k_ for k_ in KEYS if X is not None or k_ not in ("trustworthiness", "continuity"))
+    out["davies_bouldin"], out["calinski_harabasz"] = _centroid_scores(Zt, codes, counts)
+
+    sample = np.arange(n) if exact else _stratified(codes, counts, size, rng)
+    out["ari"], out["nmi"] = _cluster_agreement(Zt.numpy(), codes, n_classes, sample, random_state)
+
+    queries = np.arange(n) if exact else _stratified(codes, counts, max(MIN_QUERIES, size * size // n), rng)
+    weights = counts[codes[queries]] / np.bincount(codes[queries], minlength=n_classes)[codes[queries]]
+    k_top = int(min(n - 1, max(counts.max() - 1, k)))
+    rows = _scan(Zt, codes, counts, queries, k_top=k_top, Xt=Xt, k=k)
+
+    if exact:
+        out["silhouette"] = float(rows["silhouette"].mean())
+    else:
+        sub_codes = codes[sample]
+        sub_counts = np.bincount(sub_codes, minlength=n_classes)
+        sil = _scan(Zt[torch.from_numpy(sample)], sub_codes, sub_counts, np.arange(len(sample)))["silhouette"]
+        w = (counts / sub_counts)[sub_codes]
+        out["silhouette"] = float(np.sum(w * sil) / np.sum(w))
+
+    intra_pairs = float(np.sum(counts * (counts - 1.0)))
+    inter_pairs = float(np.sum(counts * (n - counts.astype(float))))
+    mean_intra = np.sum(weights * rows["intra"]) / intra_pairs
+    mean_inter = np.sum(weights * rows["inter"]) / inter_pairs
+    out["separation_ratio"] = float(mean_inter / mean_intra) if mean_intra > 0 else float("inf")
+
+    if Xt is not None:
+        scale = 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
+        out["trustworthiness"] = float(1.0 - scale * np.sum(weights * rows["trust_penalty"]))
+        out["continuity"] = float(1.0 - scale * np.sum(weights * rows["cont_penalty"]))
+
+    has_r = counts[codes[queries]] > 1
+    for key in ("precision_at_1", "r_precision", "map_at_r"):
+        out[key] = float(np.sum((weights * rows[key])[has_r]) / np.sum(weights[has_r]))
+    return out
+
+
+def knn_accuracy(Z_train, y_train, Z_test, y_test, k=1):
+    """Accuracy on (Z_test, y_test) of a k-NN majority vote over the training embeddings.
+
+    Ties in the vote go to the smallest label, as in scikit-learn's ``KNeighborsClassifier``.
+    """
+    train = _as_matrix(Z_train, "Z_train").astype(np.float64)
+    test = _as_matrix(Z_test, "Z_test").astype(np.float64)
+    y_train, y_test = _labels(y_train, len(train), "y_train"), _labels(y_test, len(test), "y_test")
+    classes, train_codes = np.unique(y_train, return_inverse=True)
+    if test.shape[1] != train.shape[1]:
+        raise ValueError(f"Z_test has {test.shape[1]} dimensions but Z_train has {train.shape[1]}; embed both with the same model.")
+    _, ind = kneighbors(test, train, k, backend="torch")
+    votes = np.zeros((len(test), len(classes)), dtype=np.int64)
+    np.add.at(votes, (np.arange(len(test))[:, None], train_codes[ind]), 1)
+    predicted = classes[votes.argmax(1)]
+    return float(np.mean(predicted == y_test))
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _labels(y, n, name):
+    y = np.array(y, copy=True)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one label per sample), got shape {y.shape}.")
+    if len(y) != n:
+        raise ValueError(f"{name} has {len(y)} labels but there are {n} samples; pass one label per row.")
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or infinite labels; drop those samples first.")
+    return y
+
+
+def _check_embeddings(Z, y):
+    Z = _as_matrix(Z, "Z").astype(np.float64, copy=False)
+    y = _labels(y, len(Z), "y")
+    _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if len(counts) < 2:
+        raise ValueError("y holds a single class; evaluate needs at least two classes.")
+    if len(Z) <= len(counts):
+        raise ValueError(f"{len(Z)} samples for {len(counts)} classes: silhouette needs more samples than classes; pass more samples per class.")
+    return torch.from_numpy(Z), codes.astype(np.int64), counts
+
+
+def _check_inputs(X, n):
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.ndim < 2 or len(X) != n:
+        raise ValueError(f"X must have shape (n, d1, ..., dk) with n = {n} (as Z), got shape {X.shape}.")
+    return torch.from_numpy(_as_matrix(X.reshape(n, -1), "X"))
+
+
+def _check_neighbors(k, n, with_inputs):
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int, got {type(k).__name__}.")
+    if k < 1 or (with_inputs and k >= n / 2):
+        raise ValueError(f"k={k} is out of range: trustworthiness needs 1 <= k < n / 2 = {n / 2}.")
+    return int(min(k, n - 1))
+
+
+def _check_sample_size(sample_size, n_classes):
+    if sample_size is None:
+        return AUTO_SAMPLE_SIZE
+    if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)):
+        raise TypeError(f"sample_size must be an int or None, got {type(sample_size).__name__}.")
+    if sample_size <= 2 * n_classes:
+        raise ValueError(f"sample_size={sample_size} is too small for {n_classes} classes: use more than {2 * n_classes} (two per class), or None.")
+    return int(sample_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parts
+
+
+def _stratified(codes, counts, size, rng):
+    """A seeded sample of about `size` indices, classes in proportion and at least two per class."""
+    quota = size * counts / counts.sum()
+    take = np.floor(quota).astype(np.int64)
+    leftover = int(size - take.sum())
+    take[np.argsort(take - quota, kind="stable")[:leftover]] += 1
+    take = np.minimum(np.maximum(take, 2), counts)
+    order = np.lexsort((rng.random(len(codes)), codes))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(len(codes)) - starts[codes[order]]
+    return np.sort(order[rank < take[codes[order]]])
+
+
+def _centroid_scores(Zt, codes, counts):
+    """Davies–Bouldin and Calinski–Harabasz in O(n·m), as scikit-learn defines them."""
+    n, n_classes = len(codes), len(counts)
+    ct = torch.from_numpy(codes)
+    cnt = torch.from_numpy(counts).to(Zt.dtype)
+    centroids = torch.zeros(n_classes, Zt.shape[1], dtype=Zt.dtype).index_add_(0, ct, Zt) / cnt[:, None]
+    resid = Zt - centroids[ct]
+    intra = torch.zeros(n_classes, dtype=Zt.dtype).index_add_(0, ct, resid.norm(dim=1)) / cnt
+    within = float((resid * resid).sum())
+    between = float((cnt * ((centroids - Zt.mean(0)) ** 2).sum(1)).sum())
+    ch = 1.0 if within == 0 else between * (n - n_classes) / (within * (n_classes - 1))
+
+    worst, largest = torch.empty(n_classes, dtype=Zt.dtype), 0.0
+    c_sq = (centroids * centroids).sum(1)
+    step = chunk_rows(n_classes)
+    for start in range(0, n_classes, step):
+        stop = min(start + step, n_classes)
+        cd = squared_distances(centroids[start:stop], centroids, c_sq).sqrt_()
+        largest = max(largest, float(cd.max()))
+        cd[torch.arange(stop - start), torch.arange(start, stop)] = float("inf")
+        cd[cd == 0] = float("inf")
+        worst[start:stop] = ((intra[start:stop, None] + intra[None, :]) / cd).max(1).values
+    if np.allclose(intra.numpy(), 0) or np.isclose(largest, 0):
+        return 0.0, ch
+    return float(worst.mean()), ch
+
+
+def _cluster_agreement(Z, codes, n_classes, sample, random_state):
+    """ARI and NMI of k-means clusters (fitted on `sample`, assigned to all) against the classes."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from threadpoolctl import threadpool_limits
+
+    # One thread: k-means++ and Lloyd's steps are many short parallel regions, and on a busy machine
+    # their thread barriers cost far more (measured up to 50x on 2 cores) than the parallelism gains.
+    with threadpool_limits(1):
+        km = KMeans(n_clusters=n_classes, n_init=10, random_state=random_state).fit(Z[sample])
+        clusters = km.labels_ if len(sample) == len(Z) else km.predict(Z)
+    return float(adjusted_rand_score(codes, clusters)), float(normalized_mutual_info_score(codes, clusters))
+
+
+def _scan(Zt, codes, counts, queries, *, k_top=0, Xt=None, k=0):
+    """Per-query statistics of rows `queries` of `Zt` against all its rows, in chunks of rows.
+
+    silhouette, intra / inter (summed distances to the same / other classes), and when `k_top` > 0
+    the retrieval scores (leave-one-out, top `k_top` neighbours); with `Xt`, the trustworthiness and
+    continuity penalties ``Σ max(0, rank − k)`` over the k neighbours of one space ranked in the other.
+    """
+    n, n_classes = len(codes), len(counts)
+    ct = torch.from_numpy(codes)
+    cnt = torch.from_numpy(counts).to(Zt.dtype)
+    z_sq = (Zt * Zt).sum(1)
+    x_sq = None if Xt is None else (Xt * Xt).sum(1)
+    names = ["silhouette", "intra", "inter"]
+    names += ["precision_at_1", "r_precision", "map_at_r"] if k_top else []
+    names += ["trust_penalty", "cont_penalty"] if Xt is not None else []
+    out = {name: np.empty(len(queries)) for name in names}
+    ranks = torch.arange(1, k_top + 1, dtype=Zt.dtype)
+    step = chunk_rows(n)
+    for start in range(0, len(queries), step):
+        stop = min(start + step, len(queries))
+        q = torch.from_numpy(queries[start:stop])
+        rows, own = torch.arange(stop - start), ct[q]
+        d2 = squared_distances(Zt[q], Zt, z_sq)
+        d2[rows, q] = 0.0
+        sums = torch.zeros(stop - start, n_classes, dtype=Zt.dtype).index_add_(1, ct, d2.sqrt())
+        intra = sums[rows, own]
+        a = intra / (cnt[own] - 1).clamp_min(1)
+        means = sums / cnt
+        means[rows, own] = float("inf")
+        b = means.min(1).values
+        sil = torch.nan_to_num((b - a) / torch.maximum(a, b))
+        sil[cnt[own] == 1] = 0.0
+        out["silhouette"][start:stop] = sil.numpy()
+        out["intra"][start:stop] = intra.numpy()
+        out["inter"][start:stop] = (sums.sum(1) - intra).numpy()
+        d2[rows, q] = float("inf")
+        if k_top:
+            nn = select_smallest(d2, k_top)[1]
+            r = cnt[own] - 1
+            same = ct[nn] == own[:, None]
+            hits = same & (ranks[None, :] <= r[:, None])
+            cum = torch.cumsum(hits, 1).to(Zt.dtype)
+            out["precision_at_1"][start:stop] = same[:, 0].to(Zt.dtype).numpy()
+            out["r_precision"][start:stop] = (hits.sum(1) / r).numpy()
+            out["map_at_r"][start:stop] = ((cum * hits / ranks).sum(1) / r).numpy()
+        if Xt is not None:
+            dx2 = squared_distances(Xt[q], Xt, x_sq)
+            dx2[rows, q] = float("inf")
+            nn_x = select_smallest(dx2, k)[1]
+            out["trust_penalty"][start:stop] = _rank_penalty(dx2, nn[:, :k], k).numpy()
+            out["cont_penalty"][start:stop] = _rank_penalty(d2, nn_x, k).numpy()
+    return out
+
+
+def _rank_penalty(d, neighbors, k):
+    """Σ over each row's `neighbors` of max(0, rank − k), ranks by the distances `d` (1 = nearest)."""
+    penalty = torch.zeros(len(d), dtype=torch.float64)
+    thresholds = d.gather(1, neighbors)
+    for j in range(neighbors.shape[1]):
+        rank = 1 + (d < thresholds[:, j : j + 1]).sum(1)
+        penalty += (rank - k).clamp_min(0)
+    return penalty
