@@ -1,0 +1,200 @@
+"""`load_file`: a Dataset from a user's own .npy / .npz / .mat / .h5 / .hdf5 / .csv file."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from norank.datasets._base import Dataset, encode_labels
+
+X_KEYS = ("X", "images")
+Y_KEYS = ("y", "target")
+SUFFIXES = (".npy", ".npz", ".mat", ".h5", ".hdf5", ".csv")
+
+
+def _pick(keys, wanted, defaults, what, path, required):
+    """The key to read: ``wanted`` if given (must exist), else the first default present."""
+    if wanted is not None:
+        if wanted not in keys:
+            raise ValueError(f"{path.name} has no {what} key {wanted!r}; keys present: {sorted(keys)}.")
+        return wanted
+    for key in defaults:
+        if key in keys:
+            return key
+    if required:
+        raise ValueError(
+            f"{path.name} has none of the default {what} keys {list(defaults)}; keys present: "
+            f"{sorted(keys)}. Pass {'x_key' if what == 'X' else 'y_key'}= to choose one."
+        )
+    return None
+
+
+def _as_features(X, path):
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(
+            f"X in {path.name} has dtype {X.dtype}, not numeric; store the features as numbers "
+            "(labels go in a separate key / column)."
+        )
+    if X.ndim < 2:
+        raise ValueError(f"X in {path.name} has shape {X.shape}; it must be (n_samples, d1, ...) with ndim >= 2.")
+    return X
+
+
+def _read_arrays(path, suffix):
+    """Name -> array-like accessor for the keyed formats, plus the list of keys."""
+    if suffix == ".npz":
+        f = np.load(path, allow_pickle=False)
+        return f, list(f.files), f.close
+    if suffix == ".mat":
+        import scipy.io
+
+        try:
+            f = scipy.io.loadmat(path)
+        except NotImplementedError as exc:  # MATLAB v7.3 files are HDF5 inside
+            raise ValueError(f"{path.name} is a MATLAB v7.3 file; re-save it with save(..., '-v7') or as .h5.") from exc
+        return f, [k for k in f if not k.startswith("__")], lambda: None
+    import h5py
+
+    f = h5py.File(path, "r")
+    keys = []
+    f.visititems(lambda name, obj: keys.append(name) if isinstance(obj, h5py.Dataset) else None)
+    return f, keys, f.close
+
+
+def _h5_array(value):
+    arr = value[()] if hasattr(value, "shape") and not isinstance(value, np.ndarray) else value
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "O":  # h5py variable-length strings come back as bytes objects
+        arr = np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.ravel()])
+    return arr
+
+
+def _mat_labels(arr):
+    """MATLAB labels: numeric column, char matrix (rows padded), or cell array of strings."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "O":
+        return np.array([str(np.asarray(v).ravel()[0]) if np.asarray(v).size else "" for v in arr.ravel()])
+    return arr
+
+
+def _parse_float(cell):
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _read_csv(path, y_key):
+    with open(path, newline="") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    if not rows:
+        raise ValueError(f"{path.name} is empty; a CSV needs one row per sample.")
+    width = len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise ValueError(f"{path.name} has rows of different lengths; every row needs {width} cells.")
+    cells = np.array(rows, dtype=str)
+    numeric = np.vectorize(lambda c: _parse_float(c) is not None, otypes=[bool])(cells)
+    # A header is a first row with a text cell above an all-numeric column.
+    has_header = len(rows) > 1 and bool(np.any(~numeric[0] & numeric[1:].all(axis=0)))
+    header = [c.strip() for c in rows[0]] if has_header else None
+    body, body_numeric = (cells[1:], numeric[1:]) if has_header else (cells, numeric)
+
+    label_col = None
+    if y_key is not None:
+        if isinstance(y_key, (int, np.integer)) and not isinstance(y_key, bool):
+            if not -width <= y_key < width:
+                raise ValueError(f"y_key={y_key} is out of range for {path.name}, which has {width} columns.")
+            label_col = int(y_key) % width
+        elif header is not None and y_key in header:
+            label_col = header.index(y_key)
+        else:
+            present = header if header is not None else f"no header; use a column index 0..{width - 1}"
+            raise ValueError(f"{path.name} has no label column {y_key!r}; columns: {present}.")
+    feature_cols = [c for c in range(width) if c != label_col]
+    if not feature_cols:
+        raise ValueError(f"{path.name} has no feature columns besides the label column.")
+    for c in feature_cols:
+        if not body_numeric[:, c].all():
+            name = header[c] if header is not None else c
+            raise TypeError(
+                f"column {name!r} of {path.name} is not numeric; pass y_key={name!r} if it holds the "
+                "labels, or remove it."
+            )
+    X = body[:, feature_cols].astype(np.float64)
+    y = None if label_col is None else body[:, label_col]
+    if y is not None and body_numeric[:, label_col].all():
+        y = y.astype(np.float64)
+    return X, y
+
+
+def load_file(path, x_key=None, y_key=None, mmap=False):
+    """Load a labelled (or unlabelled) tensor stack from a file.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.npy`` (one array, X only), ``.npz``, ``.mat`` (MATLAB v7 and older), ``.h5`` / ``.hdf5``
+        or ``.csv`` (numeric table, one row per sample).
+    x_key, y_key : str, optional
+        Keys of X and y in keyed files. Defaults: X from ``X`` or ``images``, y from ``y`` or
+        ``target``; no y key means an unlabelled Dataset (``y=None``). For ``.csv``, ``y_key`` is the
+        label column, by header name or integer index; all other columns are features.
+    mmap : bool, default=False
+        ``.npy`` only: memory-map X read-only instead of reading it (out-of-core training); X then
+        keeps its stored dtype.
+
+    Returns
+    -------
+    Dataset
+        String (or any non 0..C-1) labels are encoded to 0..C-1; ``target_names`` keeps the
+        original values (or the file's ``target_names`` when y indexes it).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or Path, got {type(path).__name__}.")
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"unsupported file type {path.suffix!r} for {path.name}; use one of {', '.join(SUFFIXES)}.")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if mmap and suffix != ".npy":
+        raise ValueError(f"mmap=True needs a .npy file, got {suffix}; save X with np.save to memory-map it.")
+    if suffix in (".npy", ".csv") and x_key is not None:
+        raise ValueError(f"x_key is not used for {suffix} files; drop it.")
+
+    names = None
+    if suffix == ".npy":
+        if y_key is not None:
+            raise ValueError(".npy files hold X only; store X and y together in a .npz to load labels.")
+        X, y_raw = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False), None
+    elif suffix == ".csv":
+        X, y_raw = _read_csv(path, y_key)
+    else:
+        store, keys, close = _read_arrays(path, suffix)
+        try:
+            xk = _pick(keys, x_key, X_KEYS, "X", path, required=True)
+            yk = _pick(keys, y_key, Y_KEYS, "y", path, required=False)
+            X = _h5_array(store[xk])
+            y_raw = None if yk is None else _h5_array(store[yk])
+            if suffix == ".mat" and y_raw is not None:
+                y_raw = _mat_labels(y_raw)
+            if "target_names" in keys:
+                names = _h5_array(store["target_names"])
+                names = _mat_labels(names).ravel() if suffix == ".mat" else names.ravel()
+        finally:
+            close()
+
+    X = _as_features(X, path)
+    if not mmap:
+        X = X.astype(np.float32, copy=False)
+    if y_raw is None:
+        y, target_names = None, np.array([], dtype=str)
+    else:
+        y, target_names = encode_labels(y_raw, names)
+        if len(y) != len(X):
+            raise ValueError(f"{path.name}: y has {len(y)} labels but X has {len(X)} samples; they must match.")
+    return Dataset(name=path.stem, X=X, y=y, target_names=target_names, meta={}, description=f"Loaded from {path}.")
