@@ -107,6 +107,8 @@ def _fit_command():
                           default=typer.Option(None, help="Key or column of the labels (default y or target).")),
         inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
                           default=typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR).")),
+        inspect.Parameter("labels", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
+                          default=typer.Option(None, help="A .npy file of labels, for DATA without labels (a .npy array).")),
     ]
     for p in estimator_params:
         default = p.default
@@ -118,20 +120,28 @@ def _fit_command():
         ))
 
     def fit(**kwargs):
+        import numpy as np
+
         from norank import distributed
 
         data, out = kwargs.pop("data"), kwargs.pop("out")
         x_key, y_key, data_dir = kwargs.pop("x_key"), kwargs.pop("y_key"), kwargs.pop("data_dir")
+        labels = kwargs.pop("labels")
         options = {p.name: _parse_value(p.name, kwargs[p.name], p.default) for p in estimator_params}
         ds = _read_data(data, x_key, y_key, data_dir, mmap=True)
-        if ds.y is None:
-            raise CLIError(f"{data} holds no labels; store them under the key y or target, or pass --y-key.")
+        y = ds.y
+        if labels is not None:
+            if not Path(labels).is_file():
+                raise CLIError(f"--labels {labels}: no such file; pass a .npy array with one label per sample.")
+            y = np.load(labels, allow_pickle=False)
+        if y is None:
+            raise CLIError(f"{data} holds no labels; store them under the key y or target, or pass --labels FILE.npy.")
         distributed.setup()
-        est = NoRankEmbedder(**options).fit(ds.X, ds.y)
+        est = NoRankEmbedder(**options).fit(ds.X, y)
         if distributed.is_main_process():
             est.save(out)
             h = est.history_
-            typer.echo(f"fitted {len(ds.y)} samples in {est.n_epochs_} epochs (final loss {h['loss'][-1]:.4f}, "
+            typer.echo(f"fitted {len(y)} samples in {est.n_epochs_} epochs (final loss {h['loss'][-1]:.4f}, "
                        f"active anchors {h['active_fraction'][-1]:.2f}); model saved to {out}")
         distributed.teardown()
 
