@@ -37,7 +37,7 @@ def _check_batch(name: str, t, min_rows: int = 2) -> None:
 
 
 def triplet_margin_loss(dist, anchors, positives, negatives, margin: float = 0.2) -> torch.Tensor:
-    """Mean over the given triplets of ``[d(a,p) − d(a,n) + margin]₊``, read from ``dist``.
+    """Mean over the given triplets of ``[d(a,p) + margin − d(a,n)]₊``, read from ``dist``.
 
     Triplets with zero loss count in the mean (pytorch-metric-learning's ``MeanReducer``). With no
     triplets the result is a zero still attached to ``dist``'s graph, so ``backward()`` works (and
@@ -54,7 +54,7 @@ def triplet_margin_loss(dist, anchors, positives, negatives, margin: float = 0.2
     a, p, n = idx
     if a.numel() == 0:
         return dist.reshape(-1)[:0].sum()
-    return torch.relu(dist[a, p] - dist[a, n] + margin).mean()
+    return torch.relu((dist[a, p] + margin) - dist[a, n]).mean()
 
 
 def diversity_loss(z: torch.Tensor, eps: float = EPS) -> torch.Tensor:
