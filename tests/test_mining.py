@@ -233,3 +233,16 @@ def test_bad_input():
         hard_triplets(dist.tolist(), labels, 0.2)
     with pytest.raises(ValueError, match="diverged"):
         semihard_triplets(dist * float("nan"), labels, 0.2)
+
+
+def test_all_triplets_are_exactly_the_positive_loss_triplets_float32():
+    z, labels = _batch(n_classes=6, per_class=5, seed=10)
+    dist = pairwise_distances(z.float())
+    for margin in (0.05, 0.3):
+        a, p, n = all_triplets(dist, labels, margin)
+        losses = torch.relu((dist[a, p] + margin) - dist[a, n])
+        assert torch.all(losses > 0)
+        every = {t for t in itertools.product(range(30), repeat=3)
+                 if labels[t[0]] == labels[t[1]] and t[0] != t[1] and labels[t[0]] != labels[t[2]]}
+        left_out = torch.tensor(sorted(every - _triples((a, p, n))))
+        assert torch.all((dist[left_out[:, 0], left_out[:, 1]] + margin) - dist[left_out[:, 0], left_out[:, 2]] <= 0)
