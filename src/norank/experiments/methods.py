@@ -1,0 +1,93 @@
+"""Method names (DESIGN §2) → fresh, seeded models, and the settings norank gets per dataset.
+
+norank runs with the estimator's own defaults, read from `NoRankEmbedder` at run time, except where a
+dataset needs documented settings (`DATASET_SETTINGS`). Baselines come from `norank.baselines`.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from norank.baselines import make_baseline
+
+NORANK = "norank"
+
+# Settings beyond the defaults, each with its reason (shown in the report).
+DATASET_SETTINGS: dict[str, tuple[dict, str]] = {
+    "abide": (
+        {"fisher_z": True, "normalization": "feature"},
+        "correlation matrices: Fisher z = artanh(r) of the upper triangle, then per-feature "
+        "standardisation on the training subjects (a per-subject z-score removes the global "
+        "connectivity level, and raw r is bounded and skewed)",
+    ),
+}
+
+# The --quick run trains for fewer epochs; every other default stays.
+QUICK_EPOCHS = 20
+
+
+def norank_defaults() -> dict:
+    """The estimator's current defaults (the lead tunes them; never copied here)."""
+    from norank.estimator import NoRankEmbedder
+
+    return {p.name: p.default for p in inspect.signature(NoRankEmbedder).parameters.values()}
+
+
+def norank_settings(dataset: str, quick: bool = False, overrides: dict | None = None) -> dict:
+    """Keyword arguments given to NoRankEmbedder beyond random_state: dataset settings, the quick epoch
+    cap, then the study's overrides."""
+    params = dict(DATASET_SETTINGS.get(dataset, ({}, ""))[0])
+    if quick:
+        params["epochs"] = min(QUICK_EPOCHS, norank_defaults()["epochs"])
+    params.update(overrides or {})
+    return params
+
+
+def baseline_names() -> list[str]:
+    from norank.baselines import BASELINES
+
+    return list(BASELINES)
+
+
+def all_methods() -> list[str]:
+    return [NORANK, *baseline_names()]
+
+
+def is_norank(name: str) -> bool:
+    return name == NORANK or name.startswith(NORANK + "_")
+
+
+def is_supervised(name: str) -> bool:
+    """norank and its variants learn from labels, as do the baselines listed as supervised."""
+    from norank.baselines import SUPERVISED
+
+    return is_norank(name) or name in SUPERVISED
+
+
+def check_methods(names) -> list[str]:
+    valid = all_methods()
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; use some of {valid}.")
+    return list(names)
+
+
+def make_method(name: str, seed: int, dataset: str, quick: bool = False, overrides: dict | None = None):
+    """A fresh model for one run: norank (or a study variant with `overrides`) or a baseline."""
+    if is_norank(name):
+        from norank.estimator import NoRankEmbedder
+
+        return NoRankEmbedder(random_state=seed, **norank_settings(dataset, quick, overrides))
+    if name == "transformer":
+        # The same objective and training settings as norank, so only the encoder differs.
+        return make_baseline(name, random_state=seed, **norank_settings(dataset, quick, overrides))
+    return make_baseline(name, random_state=seed)
+
+
+def config_key(name: str, dataset: str, quick: bool, overrides: dict | None) -> tuple:
+    """What decides a model's result apart from the data split: identical keys give identical fits, so
+    a study variant equal to the main configuration reuses the main run."""
+    if is_norank(name) or name == "transformer":
+        params = {**norank_defaults(), **norank_settings(dataset, quick, overrides)}
+        return (NORANK if is_norank(name) else name, tuple(sorted((k, repr(v)) for k, v in params.items() if k != "verbose")))
+    return (name, quick)

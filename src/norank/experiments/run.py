@@ -1,0 +1,264 @@
+"""`run_reproduce`: plan every run, execute it with a progress bar, write results, report and figures.
+
+Runs with the same model configuration, data, split and seed are computed once: a study variant equal to
+the main configuration (say embedding_dim at its default) reuses the main run, marked `"reused": true`.
+A run that raises is recorded with an `error` field and listed in the report instead of stopping the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from norank.experiments import methods as M
+from norank.experiments import protocol as P
+from norank.experiments import studies as S
+
+ALL_DATASETS = ("olivetti", "lfw", "abide", "digits", "galaxy", "crystal", "galaxy-hard", "crystal-hard")
+OFFLINE_DATASETS = ("digits", "galaxy", "crystal", "galaxy-hard", "crystal-hard")
+QUICK_METHODS = ("norank", "pca", "lda", "nca", "umap_supervised", "cp_r10")
+QUICK_SEEDS = 1
+QUICK_MAX_SAMPLES = 600
+HISTORY_KEYS = ("loss", "triplet", "diversity", "uniformity", "local", "global", "active_fraction",
+                "embedding_spread", "lr")
+
+
+def available_datasets(data_dir=None) -> list[str]:
+    """Every dataset that loads without a download: the generated ones and digits, plus the real ones
+    whose local file is in `data_dir` or $NORANK_DATA_DIR (asked for by name, the others may download)."""
+    from norank.datasets import real
+    from norank.datasets._base import find_file
+
+    files = {"olivetti": real.OLIVETTI_FILE, "lfw": real.LFW_FILE, "abide": real.ABIDE_FILE}
+    return [n for n in ALL_DATASETS if n in OFFLINE_DATASETS or find_file(files[n], data_dir) is not None]
+
+
+def load_dataset(name, data_dir=None, max_samples=None):
+    """(X float32, y, target_names, meta, description) with an optional stratified cap on the samples."""
+    from norank import datasets
+
+    ds = datasets.load(name, data_dir=data_dir)
+    X, y, meta = np.asarray(ds.X, dtype=np.float32), np.asarray(ds.y), dict(ds.meta)
+    description = ds.description
+    if max_samples is not None and len(y) > max_samples:
+        keep = P.stratified_subset(y, max_samples / len(y), seed=0)
+        X, y = X[keep], y[keep]
+        meta = {k: np.asarray(v)[keep] for k, v in meta.items()}
+        description += f" (quick: stratified subset of {len(y)} samples)"
+    return {"X": X, "y": y, "target_names": np.asarray(ds.target_names).astype(str), "meta": meta,
+            "description": description}
+
+
+def _versions() -> dict:
+    import sklearn
+    import torch
+
+    import norank
+
+    out = {"norank": norank.__version__, "torch": torch.__version__, "numpy": np.__version__,
+           "sklearn": sklearn.__version__, "python": platform.python_version()}
+    for mod in ("scipy", "tensorly", "umap"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # an optional package missing is not an error here
+            pass
+    return out
+
+
+def _machine() -> dict:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+
+def _indices(data, job: S.Job):
+    y = data["y"]
+    if job.protocol == "insample":
+        idx = np.arange(len(y))
+        train, test = idx, idx
+    elif job.split.startswith("site:"):
+        site = job.split[len("site:"):]
+        sites = np.asarray(data["meta"]["site"]).astype(str)
+        train, test = np.flatnonzero(sites != site), np.flatnonzero(sites == site)
+    else:
+        train, test = P.stratified_split(y, job.seed)
+    if job.train_fraction < 1:
+        train = train[P.stratified_subset(y[train], job.train_fraction, job.seed)]
+    return train, test
+
+
+def _record(job: S.Job, result: dict, settings: dict | None) -> dict:
+    rec = {"dataset": job.dataset, "method": job.method, "protocol": job.protocol, "seed": job.seed,
+           "split": job.split}
+    if job.study != "main":
+        rec["study"], rec["variant"] = job.study, job.variant
+    if job.train_fraction < 1:
+        rec["train_fraction"] = job.train_fraction
+    rec.update({k: result[k] for k in ("metrics", "fit_seconds", "n_train", "n_test", "diagnostics")})
+    if settings is not None:
+        rec["settings"] = settings
+    if result.get("history"):
+        rec["history"] = result["history"]
+    if job.study == "imbalance" and result.get("per_class_recall"):
+        rec["per_class_recall"] = result["per_class_recall"]
+        rec["train_class_counts"] = result["train_class_counts"]
+    if "error" in result:
+        rec["error"] = result["error"]
+    return rec
+
+
+def _run_job(job: S.Job, data, quick: bool) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
+    train, test = _indices(data, job)
+    model = M.make_method(job.method, job.seed, job.dataset, quick, job.overrides)
+    out = P.score(model, data["X"], data["y"], train, test, job.protocol, M.is_supervised(job.method),
+                  job.seed, data["target_names"])
+    history = None
+    if out.history:
+        history = {k: [float(v) for v in out.history[k]] for k in HISTORY_KEYS if k in out.history}
+    counts = np.bincount(data["y"][train], minlength=len(data["target_names"]))
+    result = {"metrics": out.metrics, "fit_seconds": round(out.fit_seconds, 3), "n_train": int(len(train)),
+              "n_test": int(len(test)), "diagnostics": out.diagnostics, "history": history,
+              "per_class_recall": out.per_class_recall,
+              "train_class_counts": {str(n): int(c) for n, c in zip(data["target_names"], counts)}}
+    return result, out.Z, data["y"][test]
+
+
+def plan(datasets, methods, seeds, protocols, studies, sites, quick) -> list[S.Job]:
+    jobs = S.main_jobs(datasets, methods, seeds, protocols, sites)
+    if "heldout" in protocols:
+        available = set(methods) | set(M.all_methods())
+        for study in studies:
+            jobs += S.study_jobs(study, datasets, seeds, available, quick)
+    return jobs
+
+
+def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", quick=False, data_dir=None,
+                  studies=None, command=""):
+    """Run the experiments and write `out/results.json`, `results.csv`, `report.md` and `figures/`.
+
+    Parameters
+    ----------
+    out : path of the output folder (created).
+    datasets, methods : lists of names, or None for every available dataset / every method
+        (--quick: norank, pca, lda, nca, umap_supervised, cp_r10).
+    seeds : held-out seeds 0..seeds-1 (--quick: 1); in-sample uses seed 0.
+    protocol : "heldout", "insample" or "both".
+    quick : fewer seeds, norank epochs, samples (at most 600 per dataset) and studies.
+    studies : list of study names, ["none"] or [] for the main table only, None for all (--quick: a few).
+    Returns the results dict that was written to results.json.
+    """
+    from tqdm.auto import tqdm
+
+    from norank.experiments import figures, report
+
+    started = time.perf_counter()
+    if protocol not in ("heldout", "insample", "both"):
+        raise ValueError(f"protocol={protocol!r} is not supported; use heldout, insample or both.")
+    protocols = ["heldout", "insample"] if protocol == "both" else [protocol]
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
+        raise ValueError(f"seeds={seeds!r} must be a positive integer (the number of held-out splits).")
+    n_seeds = min(int(seeds), QUICK_SEEDS) if quick else int(seeds)
+    seed_list = list(range(n_seeds))
+    if datasets is None:
+        datasets = available_datasets(data_dir)
+    unknown = [d for d in datasets if d not in ALL_DATASETS]
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {unknown}; use some of {list(ALL_DATASETS)}.")
+    if not datasets:
+        raise ValueError("no dataset selected; pass datasets such as ['digits'].")
+    if methods is None:
+        methods = list(QUICK_METHODS) if quick else M.all_methods()
+    methods = M.check_methods(methods)
+    if studies is None and quick:
+        studies = list(S.QUICK_STUDIES)
+    studies = S.check_studies(studies)
+
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    cache_data = {d: load_dataset(d, data_dir, QUICK_MAX_SAMPLES if quick else None) for d in datasets}
+    sites = {d: [s for s, _, _ in P.site_splits(v["meta"]["site"], S.N_SITES)]
+             for d, v in cache_data.items() if "site" in v["meta"]}
+    jobs = plan(datasets, methods, seed_list, protocols, studies, sites, quick)
+    if any(M.is_norank(j.method) or j.method == "transformer" for j in jobs):
+        _warm_up()
+
+    meta = {
+        "versions": _versions(), "machine": _machine(), "command": command,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "quick": bool(quick),
+        "seeds": seed_list, "protocols": protocols, "datasets": list(datasets), "methods": list(methods),
+        "studies": studies, "test_size": P.TEST_SIZE,
+        "norank_defaults": {k: v for k, v in M.norank_defaults().items() if k not in ("verbose",)},
+        "dataset_settings": {d: {"settings": s, "reason": r} for d, (s, r) in M.DATASET_SETTINGS.items()},
+        "quick_epochs": M.QUICK_EPOCHS if quick else None,
+        "quick_max_samples": QUICK_MAX_SAMPLES if quick else None,
+        "descriptions": {d: v["description"] for d, v in cache_data.items()},
+        "study_datasets": {s: S.study_datasets(s, list(datasets), quick) for s in studies},
+    }
+    results = {"meta": meta, "records": []}
+    done: dict[tuple, dict] = {}
+    views: dict[str, dict] = {}
+    bar = tqdm(jobs, desc="norank reproduce", unit="run", dynamic_ncols=True)
+    for job in bar:
+        bar.set_postfix_str(f"{job.dataset} {job.method} {job.protocol} seed {job.seed}", refresh=False)
+        key = (job.dataset, M.config_key(job.method, job.dataset, quick, job.overrides), job.protocol,
+               job.seed, job.split, job.train_fraction)
+        settings = (M.norank_settings(job.dataset, quick, job.overrides)
+                    if M.is_norank(job.method) or job.method == "transformer" else None)
+        if key in done:
+            record = _record(job, done[key], settings)
+            record["reused"] = True
+        else:
+            try:
+                result, Z, y_scored = _run_job(job, cache_data[job.dataset], quick)
+            except Exception as exc:  # recorded and reported; the remaining runs still go ahead
+                result = {"metrics": {}, "fit_seconds": None, "n_train": None, "n_test": None,
+                          "diagnostics": {}, "error": f"{type(exc).__name__}: {exc}"}
+                Z = None
+                bar.write(f"error: {job.dataset} {job.method} {job.protocol} seed {job.seed}: {result['error']}")
+            done[key] = result
+            record = _record(job, result, settings)
+            if (Z is not None and job.study == "main" and job.protocol == "heldout" and job.split == "stratified"
+                    and job.seed == seed_list[0]):
+                views.setdefault(job.dataset, {})[job.method] = (Z, y_scored)
+        results["records"].append(record)
+        _write_json(out / "results.json", results)  # after every run, so an interrupted run keeps its results
+    bar.close()
+    figure_files = figures.make_all(results, views, out / "figures")
+    meta["wall_seconds"] = round(time.perf_counter() - started, 1)
+    _write_json(out / "results.json", results)
+    report.write_csv(results, out / "results.csv")
+    (out / "report.md").write_text(report.render(results, figure_files, figure_dir="figures"))
+    print(report.console_table(results))
+    print(f"wrote {out / 'results.json'}, results.csv, report.md and {len(figure_files)} figures "
+          f"in {meta['wall_seconds']:.0f} s")
+    return results
+
+
+def _warm_up() -> None:
+    """One tiny fit, untimed, so one-time start-up costs (lazy imports, kernel set-up) stay out of the
+    first run's fit_seconds."""
+    from norank.estimator import NoRankEmbedder
+
+    X = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    NoRankEmbedder(epochs=1, batch_size=8, samples_per_class=2, random_state=0).fit(X, np.arange(16) % 4)
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
+    tmp.replace(path)
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.ndarray, tuple)):
+        return list(value)
+    return str(value)

@@ -1,0 +1,164 @@
+"""The runs each study needs, as a flat list of `Job`s.
+
+a. main: every dataset × method × protocol × seed (ABIDE also leave-site-out).
+b. rank: CP/Tucker over R ∈ {5, 10, 20} beside norank over embedding_dim ∈ {16, 32, 64, 128}.
+c. ablation: triplet only, + diversity, + uniformity, geometry terms, every term (does triplet-only
+   collapse on Olivetti?).
+d. mining: semihard vs hard vs batch_hard (convergence curves and final scores).
+e. sample_efficiency: 10/25/50/100 % of the training split, norank vs the transformer baseline.
+f. imbalance: per-class 1-NN recall of the smallest classes under each class_sampling.
+Studies use the held-out protocol only. Each study names the datasets it prefers; when none of them is
+in the run, it uses the first dataset of the run and the report says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from norank.experiments.methods import NORANK, norank_defaults
+
+STUDIES = ("rank", "ablation", "mining", "sample_efficiency", "imbalance")
+QUICK_STUDIES = ("ablation", "mining")
+
+RANKS = (5, 10, 20)
+EMBEDDING_DIMS = (16, 32, 64, 128)
+FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+MINERS = ("semihard", "hard", "batch_hard")
+CLASS_SAMPLINGS = ("uniform", "proportional", "sqrt")
+N_SITES = 3  # ABIDE leave-site-out: the largest sites, each held out in turn
+
+PREFERRED = {
+    "rank": ("abide", "olivetti", "lfw"),
+    "ablation": ("olivetti", "lfw"),
+    "mining": ("lfw",),
+    "sample_efficiency": ("lfw",),
+    "imbalance": ("lfw",),
+}
+QUICK_PREFERRED = {"rank": ("olivetti",), "ablation": ("olivetti",)}
+
+
+@dataclass(frozen=True)
+class Job:
+    dataset: str
+    method: str
+    protocol: str
+    seed: int
+    split: str = "stratified"  # "stratified", "all" (in-sample) or "site:<name>"
+    study: str = "main"
+    variant: str | None = None
+    overrides: dict = field(default_factory=dict, hash=False)
+    train_fraction: float = 1.0
+
+
+def check_studies(names) -> list[str]:
+    if names is None:
+        return list(STUDIES)
+    names = [n for n in names if n != "none"]
+    unknown = [n for n in names if n not in STUDIES]
+    if unknown:
+        raise ValueError(f"unknown study(ies) {unknown}; use some of {list(STUDIES)} or 'none'.")
+    return names
+
+
+def study_datasets(study: str, datasets: list[str], quick: bool = False) -> list[str]:
+    preferred = (QUICK_PREFERRED if quick else {}).get(study, PREFERRED[study])
+    chosen = [d for d in preferred if d in datasets]
+    return chosen or datasets[:1]
+
+
+def main_jobs(datasets, methods, seeds, protocols, sites) -> list[Job]:
+    """`sites` maps a dataset to its leave-site-out site names (ABIDE)."""
+    jobs = []
+    for d in datasets:
+        for m in methods:
+            if "heldout" in protocols:
+                jobs += [Job(d, m, "heldout", s) for s in seeds]
+                jobs += [Job(d, m, "heldout", seeds[0], split=f"site:{site}") for site in sites.get(d, [])]
+            if "insample" in protocols:
+                jobs.append(Job(d, m, "insample", seeds[0], split="all"))
+    return jobs
+
+
+def _norank_variant(d, seed, study, variant, overrides, fraction=1.0):
+    return Job(d, f"{NORANK}_{variant}", "heldout", seed, study=study, variant=variant, overrides=overrides,
+               train_fraction=fraction)
+
+
+def rank_jobs(datasets, seeds, methods_available):
+    jobs = []
+    for d in datasets:
+        for s in seeds:
+            for family in ("cp", "tucker"):
+                for r in RANKS:
+                    name = f"{family}_r{r}"
+                    if name in methods_available:
+                        jobs.append(Job(d, name, "heldout", s, study="rank", variant=f"R={r}"))
+            for m in EMBEDDING_DIMS:
+                jobs.append(_norank_variant(d, s, "rank", f"dim{m}", {"embedding_dim": m}))
+    return jobs
+
+
+def ablation_variants() -> dict[str, dict]:
+    """Loss-term weights per variant. Terms that are off by default get weight 0.1 when switched on."""
+    defaults = norank_defaults()
+    on = {k: (defaults[k] if defaults[k] > 0 else 0.1)
+          for k in ("diversity_weight", "uniformity_weight", "local_weight", "global_weight")}
+    off = dict.fromkeys(on, 0.0)
+    return {
+        "triplet": dict(off),
+        "diversity": {**off, "diversity_weight": on["diversity_weight"]},
+        "uniformity": {**off, "diversity_weight": on["diversity_weight"], "uniformity_weight": on["uniformity_weight"]},
+        "geometry": {**off, "local_weight": on["local_weight"], "global_weight": on["global_weight"]},
+        "full": dict(on),
+    }
+
+
+ABLATION_LABELS = {
+    "triplet": "triplet only",
+    "diversity": "triplet + diversity",
+    "uniformity": "triplet + diversity + uniformity",
+    "geometry": "triplet + local + global",
+    "full": "every term",
+}
+
+
+def ablation_jobs(datasets, seeds):
+    return [_norank_variant(d, s, "ablation", v, w) for d in datasets for s in seeds
+            for v, w in ablation_variants().items()]
+
+
+def mining_jobs(datasets, seeds):
+    return [_norank_variant(d, s, "mining", m, {"mining": m}) for d in datasets for s in seeds for m in MINERS]
+
+
+def efficiency_jobs(datasets, seeds, with_transformer: bool):
+    jobs = []
+    for d in datasets:
+        for s in seeds:
+            for f in FRACTIONS:
+                pct = f"{int(round(100 * f))}pct"
+                jobs.append(_norank_variant(d, s, "sample_efficiency", pct, {}, f))
+                if with_transformer:
+                    jobs.append(Job(d, "transformer", "heldout", s, study="sample_efficiency", variant=pct,
+                                    train_fraction=f))
+    return jobs
+
+
+def imbalance_jobs(datasets, seeds):
+    return [_norank_variant(d, s, "imbalance", c, {"class_sampling": c}) for d in datasets for s in seeds
+            for c in CLASS_SAMPLINGS]
+
+
+def study_jobs(study, datasets, seeds, methods_available, quick=False) -> list[Job]:
+    ds = study_datasets(study, datasets, quick)
+    if study == "rank":
+        return rank_jobs(ds, seeds, methods_available)
+    if study == "ablation":
+        return ablation_jobs(ds, seeds)
+    if study == "mining":
+        return mining_jobs(ds, seeds)
+    if study == "sample_efficiency":
+        return efficiency_jobs(ds, seeds, "transformer" in methods_available)
+    if study == "imbalance":
+        return imbalance_jobs(ds, seeds)
+    raise ValueError(f"unknown study {study!r}; use one of {STUDIES}.")

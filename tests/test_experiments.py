@@ -1,0 +1,207 @@
+"""norank.experiments: the protocol (splits fitted on train only), results schema, report and publish."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from norank.experiments import methods as M
+from norank.experiments import protocol as P
+from norank.experiments import report as R
+from norank.experiments import run as RUN
+
+EVALUATE_KEYS = {"silhouette", "davies_bouldin", "calinski_harabasz", "separation_ratio", "ari", "nmi",
+                 "trustworthiness", "continuity", "precision_at_1", "r_precision", "map_at_r"}
+METHOD_NAMES = {"norank", "raw", "pca", "tsne", "umap", "umap_supervised", "cp_r5", "cp_r10", "cp_r20",
+                "tucker_r5", "tucker_r10", "tucker_r20", "tsvd", "lda", "nca", "vae", "dec", "transformer"}
+N_SAMPLES = 64  # galaxy-hard, 16 per class
+
+
+class Spy:
+    """Wraps a real model and records every array it is fitted on."""
+
+    calls = []
+
+    def __init__(self, name, model):
+        self.name, self.model = name, model
+
+    def fit(self, X, y=None):
+        Spy.calls.append({"name": self.name, "X": np.array(X, copy=True), "y": None if y is None else np.array(y)})
+        self.model.fit(X, y)
+        return self
+
+    def transform(self, X):
+        return self.model.transform(X)
+
+    def fit_transform(self, X, y=None):
+        return self.fit(X, y).transform(X)
+
+    @property
+    def history_(self):
+        return getattr(self.model, "history_", None)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    real_make = M.make_method
+    Spy.calls = []
+    mp.setattr(M, "make_method", lambda name, *a, **k: Spy(name, real_make(name, *a, **k)))
+    mp.setattr(M, "QUICK_EPOCHS", 3)
+    mp.setattr(RUN, "QUICK_MAX_SAMPLES", N_SAMPLES)
+    out = tmp_path_factory.mktemp("run")
+    results = RUN.run_reproduce(out, datasets=["galaxy-hard"], methods=["norank", "pca"], seeds=1,
+                                protocol="both", quick=True, studies=["none"], command="pytest")
+    mp.undo()
+    data = RUN.load_dataset("galaxy-hard", max_samples=N_SAMPLES)
+    return out, results, data, list(Spy.calls)
+
+
+def test_results_json_schema(tiny_run):
+    out, results, _, _ = tiny_run
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["records"] == json.loads(json.dumps(results["records"]))
+    meta = on_disk["meta"]
+    for key in ("versions", "machine", "command", "date", "quick", "seeds"):
+        assert key in meta
+    for lib in ("norank", "torch", "numpy", "sklearn"):
+        assert lib in meta["versions"]
+    assert meta["machine"]["cpu_count"] >= 1 and meta["command"] == "pytest" and meta["seeds"] == [0]
+    records = on_disk["records"]
+    assert {(r["method"], r["protocol"]) for r in records} == {
+        ("norank", "heldout"), ("norank", "insample"), ("pca", "heldout"), ("pca", "insample")}
+    for r in records:
+        assert "error" not in r
+        assert r["dataset"] == "galaxy-hard" and r["method"] in METHOD_NAMES and r["seed"] == 0
+        assert r["protocol"] in ("heldout", "insample") and r["fit_seconds"] > 0
+        expected = EVALUATE_KEYS | ({"knn_accuracy"} if r["protocol"] == "heldout" else set())
+        assert set(r["metrics"]) == expected
+        assert all(v is None or np.isfinite(v) for v in r["metrics"].values())
+        n_train = N_SAMPLES - int(np.ceil(0.3 * N_SAMPLES)) if r["protocol"] == "heldout" else N_SAMPLES
+        assert r["n_train"] == n_train and r["n_train"] + (r["n_test"] if r["protocol"] == "heldout" else 0) == N_SAMPLES
+    norank = next(r for r in records if r["method"] == "norank" and r["protocol"] == "heldout")
+    assert len(norank["history"]["loss"]) == 3  # the quick epoch cap reached the estimator
+
+
+def test_csv_one_row_per_record(tiny_run):
+    out, results, _, _ = tiny_run
+    with open(out / "results.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(results["records"])
+    assert {"dataset", "method", "protocol", "seed", "fit_seconds", "silhouette", "knn_accuracy"} <= set(rows[0])
+    for row, rec in zip(rows, results["records"]):
+        assert row["method"] == rec["method"] and row["protocol"] == rec["protocol"]
+        assert float(row["silhouette"]) == pytest.approx(rec["metrics"]["silhouette"])
+
+
+def test_report_has_groups_and_figures(tiny_run):
+    out, _, _, _ = tiny_run
+    text = (out / "report.md").read_text()
+    assert "Unsupervised (label-blind)" in text and "Supervised (trained with labels)" in text
+    assert "*norank (supervised, reference)*" in text
+    assert "#### galaxy-hard: held-out" in text and "#### galaxy-hard: in-sample" in text
+    assert (out / "figures" / "views_galaxy-hard.png").stat().st_size > 1000
+    assert (out / "figures" / "bars_galaxy-hard.png").stat().st_size > 1000
+
+
+def test_every_method_fitted_on_train_only(tiny_run):
+    _, results, data, calls = tiny_run
+    X, y = data["X"], data["y"]
+    train, test = P.stratified_split(y, 0)
+    rows = {row.tobytes(): i for i, row in enumerate(X)}
+    heldout = [c for c in calls if len(c["X"]) < len(X)]
+    insample = [c for c in calls if len(c["X"]) == len(X)]
+    assert sorted(c["name"] for c in heldout) == ["norank", "pca"]
+    assert sorted(c["name"] for c in insample) == ["norank", "pca"]
+    for c in heldout:
+        seen = sorted(rows[r.tobytes()] for r in c["X"])
+        assert seen == train.tolist() and not set(seen) & set(test.tolist())
+    labels = {c["name"]: c["y"] for c in calls}
+    assert labels["pca"] is None  # label-blind methods never see y
+    assert labels["norank"] is not None
+
+
+def test_stratified_split_is_disjoint_stratified_and_seeded():
+    y = np.repeat(np.arange(4), [10, 20, 30, 40])
+    train, test = P.stratified_split(y, seed=3)
+    assert not set(train) & set(test) and len(train) + len(test) == len(y)
+    assert len(test) == 30
+    for c, n in zip(range(4), [10, 20, 30, 40]):
+        assert abs(np.sum(y[test] == c) - 0.3 * n) <= 1
+    assert np.array_equal(test, P.stratified_split(y, seed=3)[1])
+    assert not np.array_equal(test, P.stratified_split(y, seed=4)[1])
+    with pytest.raises(ValueError, match="at least 2 samples per class"):
+        P.stratified_split(np.array([0, 0, 1, 1, 2]), seed=0)
+
+
+def test_site_splits_hold_out_largest_sites():
+    sites = np.array(["A"] * 5 + ["B"] * 9 + ["C"] * 2 + ["D"] * 7)
+    splits = P.site_splits(sites, n_sites=2)
+    assert [s for s, _, _ in splits] == ["B", "D"]
+    for site, train, test in splits:
+        assert set(sites[test]) == {site} and site not in set(sites[train])
+        assert len(train) + len(test) == len(sites)
+
+
+def test_stratified_subset_keeps_two_per_class():
+    y = np.repeat(np.arange(3), [4, 10, 40])
+    keep = P.stratified_subset(y, 0.1, seed=0)
+    assert np.bincount(y[keep]).tolist() == [2, 2, 4]
+    assert len(P.stratified_subset(y, 1.0, seed=0)) == len(y)
+
+
+def test_effective_rank_detects_collapse():
+    rng = np.random.default_rng(0)
+    line = np.outer(rng.normal(size=200), rng.normal(size=16))
+    assert P.effective_rank(line) == pytest.approx(1.0, abs=1e-6)
+    assert P.effective_rank(rng.normal(size=(2000, 16))) > 14
+
+
+def _rec(method, sil, db, seed=0):
+    return {"dataset": "d", "method": method, "protocol": "heldout", "seed": seed, "split": "stratified",
+            "metrics": {"silhouette": sil, "davies_bouldin": db}, "fit_seconds": 1.0}
+
+
+def test_report_marks_best_per_column_within_group():
+    recs = [_rec("pca", 0.20, 1.5), _rec("pca", 0.30, 1.7, seed=1), _rec("raw", 0.10, 1.2),
+            _rec("lda", 0.40, 2.0), _rec("norank", 0.90, 0.5)]
+    text = R.grouped_tables(recs, ["silhouette", "davies_bouldin"])
+    unsup, sup = text.split("Supervised (trained with labels)")
+    assert "| pca | **0.250 ± 0.071** | 1.600 ± 0.141 |" in unsup
+    assert "| raw | 0.100 | **1.200** |" in unsup  # Davies–Bouldin: lower is better
+    assert "| *norank (supervised, reference)* | 0.900 | 0.500 |" in unsup  # reference row never bold
+    assert "| norank | **0.900** | **0.500** |" in sup and "| lda | 0.400 | 2.000 |" in sup
+
+
+def test_study_variant_equal_to_main_reuses_config():
+    default = M.norank_defaults()["class_sampling"]
+    same = M.config_key("norank_x", "digits", False, {"class_sampling": default})
+    assert same == M.config_key("norank", "digits", False, {})
+    other = "sqrt" if default != "sqrt" else "uniform"
+    assert M.config_key("norank_x", "digits", False, {"class_sampling": other}) != same
+
+
+def test_bad_arguments_raise_one_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="protocol"):
+        RUN.run_reproduce(tmp_path, datasets=["digits"], protocol="both-ish")
+    with pytest.raises(ValueError, match="unknown method"):
+        RUN.run_reproduce(tmp_path, datasets=["digits"], methods=["pcaa"])
+    with pytest.raises(ValueError, match="unknown dataset"):
+        RUN.run_reproduce(tmp_path, datasets=["mnist"])
+    with pytest.raises(ValueError, match="unknown study"):
+        RUN.run_reproduce(tmp_path, datasets=["digits"], studies=["ablations"])
+    with pytest.raises(ValueError, match="seeds"):
+        RUN.run_reproduce(tmp_path, datasets=["digits"], seeds=0)
+
+
+def test_publish_writes_results_page(tiny_run, tmp_path):
+    from norank.experiments.publish import main
+
+    out, _, _, _ = tiny_run
+    assert main([str(out), str(tmp_path)]) == 0
+    text = (tmp_path / "results.md").read_text()
+    assert "## Paper claims" in text and "| Silhouette, LFW | norank | 0.9752 |" in text
+    assert "(figures/views_galaxy-hard.png)" in text
+    assert (tmp_path / "figures" / "views_galaxy-hard.png").is_file()
+    assert main([str(tmp_path / "missing"), str(tmp_path)]) == 2
