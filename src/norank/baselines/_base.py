@@ -1,0 +1,142 @@
+"""What every baseline adapter shares: input checks, the fitted input shape, and the vectoriser.
+
+An adapter is a small scikit-learn transformer: `fit(X_train, y_train=None)` learns everything from the
+training samples (preprocessing included) and `transform(X)` embeds any samples of the same shape,
+returning float32 rows. Errors name the problem and the fix, and the caller's arrays are never modified.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from norank.preprocessing import TensorPreprocessor
+from norank.validation import check_X
+
+
+def check_stack(X, what: str = "X") -> np.ndarray:
+    """X as float64 (n, d1, ..., dk) or (n, d), read-only for the callers here; one clear error otherwise."""
+    checked, lazy = check_X(X, estimator_name="baseline")  # shape, dtype and finiteness checks
+    source = np.asarray(X[:] if lazy else X)
+    if source.dtype == object:
+        source = checked
+    source = source.astype(np.float64, copy=False)
+    if lazy and not np.isfinite(source).all():
+        raise ValueError(f"{what} contains NaN or infinity; remove or impute those values first.")
+    return source
+
+
+def check_targets(y, n_samples: int, name: str):
+    """(classes, integer codes) for a supervised fit; y=None or a single class is refused."""
+    if y is None:
+        raise ValueError(
+            f"The {name!r} baseline is supervised and needs y_train; pass the class label of each "
+            "training sample: fit(X_train, y_train)."
+        )
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y_train must be 1-D with one class label per sample, got shape {y.shape}.")
+    if len(y) != n_samples:
+        raise ValueError(f"y_train has {len(y)} labels but X_train has {n_samples} samples; pass one label per sample.")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError("y_train contains NaN or infinity; every training sample needs a class label.")
+    classes, codes = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(f"The {name!r} baseline needs at least 2 classes in y_train; got {len(classes)}.")
+    return classes, codes.astype(np.int64)
+
+
+def check_optional_targets(y, n_samples: int):
+    """Length check for y passed to an unsupervised adapter (which ignores the labels)."""
+    if y is not None and len(np.asarray(y)) != n_samples:
+        raise ValueError(
+            f"y_train has {len(np.asarray(y))} labels but X_train has {n_samples} samples; "
+            "pass one label per sample or y_train=None."
+        )
+
+
+def check_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def seed_of(random_state) -> int:
+    """An int seed from random_state (int or None → 0); numpy RandomState objects are refused."""
+    if random_state is None:
+        return 0
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(
+            f"random_state must be an int, got {type(random_state).__name__}; pass an integer seed."
+        )
+    return int(random_state)
+
+
+class Baseline(TransformerMixin, BaseEstimator):
+    """Base class: subclasses set `name`, `supervised` and implement `_fit(X, y)` / `_transform(X)`.
+
+    `X` reaching `_fit` / `_transform` is a float64 array of the original stack shape; `y` is the integer
+    class code per sample for supervised adapters, the caller's labels (or None) otherwise.
+    """
+
+    name = "baseline"
+    supervised = False
+
+    def fit(self, X_train, y_train=None):
+        X = check_stack(X_train, "X_train")
+        if self.supervised:
+            self.classes_, y = check_targets(y_train, len(X), self.name)
+        else:
+            check_optional_targets(y_train, len(X))
+            y = None if y_train is None else np.asarray(y_train)
+        self.input_shape_ = tuple(int(s) for s in X.shape[1:])
+        self.n_features_in_ = int(np.prod(self.input_shape_))
+        self._fit(X, y)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "input_shape_")
+        X = check_stack(X)
+        if tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but {self.name!r} was fitted on samples of "
+                f"shape {self.input_shape_}; pass samples shaped like the training data."
+            )
+        Z = np.asarray(self._transform(X), dtype=np.float32)
+        return np.ascontiguousarray(Z.reshape(len(X), -1))
+
+    def _fit(self, X, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _transform(self, X):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class VectorBaseline(Baseline):
+    """A baseline that works on one feature row per sample.
+
+    Rows are the flattened sample, or for stacks of symmetric matrices (connectivity) their strict upper
+    triangle, so duplicated entries and the constant diagonal do not count twice.
+    """
+
+    def _vectoriser(self, X) -> TensorPreprocessor:
+        return TensorPreprocessor(normalization="none", symmetric="auto").fit(X)
+
+    def _fit(self, X, y):
+        self.vectoriser_ = self._vectoriser(X)
+        self._fit_rows(self._rows(X), y)
+
+    def _transform(self, X):
+        return self._transform_rows(self._rows(X))
+
+    def _rows(self, X) -> np.ndarray:
+        return self.vectoriser_.transform(X).astype(np.float64)
+
+    def _fit_rows(self, F, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _transform_rows(self, F):  # pragma: no cover - abstract
+        raise NotImplementedError
