@@ -13,8 +13,9 @@ import torch
 __all__ = ["kneighbors", "EmbeddingIndex", "faiss_available"]
 
 BACKENDS = ("auto", "torch", "faiss")
-# Elements of one chunk's distance block (8M doubles = 64 MiB): chunk rows = budget // n_references.
-CHUNK_ELEMENTS = 2**23
+# Elements of one chunk's distance block (16M doubles = 128 MiB): chunk rows = budget // n_references.
+# Bigger blocks mean fewer, larger tensor operations, which matters when the cores are shared.
+CHUNK_ELEMENTS = 2**24
 
 
 def faiss_available():
@@ -61,11 +62,14 @@ def chunk_rows(n_references, chunk_size=None, budget=CHUNK_ELEMENTS):
     return int(chunk_size)
 
 
-def squared_distances(q, r, r_sq=None):
-    """Squared Euclidean distances between rows of `q` and `r` (torch), clamped at 0."""
+def squared_distances(q, r, r_sq=None, out=None):
+    """Squared Euclidean distances between rows of `q` and `r` (torch), clamped at 0.
+
+    `out` (a preallocated block) spares the page faults of a fresh large tensor per chunk.
+    """
     if r_sq is None:
         r_sq = (r * r).sum(1)
-    d2 = torch.addmm(r_sq.unsqueeze(0), q, r.T, beta=1.0, alpha=-2.0)
+    d2 = torch.addmm(r_sq.unsqueeze(0), q, r.T, beta=1.0, alpha=-2.0, out=out)
     d2 += (q * q).sum(1, keepdim=True)
     return d2.clamp_min_(0.0)
 
@@ -73,30 +77,37 @@ def squared_distances(q, r, r_sq=None):
 def select_smallest(d, k):
     """The k smallest entries of each row, ascending, equal values ordered by lower column index.
 
-    `torch.topk` gives the right values but an arbitrary order among equal ones, and may pick any of
-    several equal values at the k-th place; rows where that can happen are redone with a stable sort.
+    `torch.topk` gives the right values but an arbitrary order among equal ones, and any of several
+    equal values may fill the k-th place; rows where the (k+1)-th value equals the k-th are redone
+    with a stable sort.
     """
-    vals, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
-    order = torch.argsort(idx, dim=1)
-    vals, idx = vals.gather(1, order), idx.gather(1, order)
-    order = torch.sort(vals, dim=1, stable=True).indices
-    vals, idx = vals.gather(1, order), idx.gather(1, order)
-    ambiguous = (d <= vals[:, -1:]).sum(1) > k
-    if ambiguous.any():
-        rows = ambiguous.nonzero().squeeze(1)
-        s_vals, s_idx = torch.sort(d[rows], dim=1, stable=True)
-        vals[rows], idx[rows] = s_vals[:, :k], s_idx[:, :k]
+    extra = int(k < d.shape[1])
+    vals, idx = torch.topk(d, k + extra, dim=1, largest=False, sorted=True)
+    if bool((vals[:, 1:] == vals[:, :-1]).any()):  # equal values: order them by index
+        order = torch.argsort(idx, dim=1)
+        vals, idx = vals.gather(1, order), idx.gather(1, order)
+        order = torch.sort(vals, dim=1, stable=True).indices
+        vals, idx = vals.gather(1, order), idx.gather(1, order)
+    if extra:
+        ambiguous = vals[:, k - 1] == vals[:, k]
+        vals, idx = vals[:, :k], idx[:, :k]
+        if bool(ambiguous.any()):
+            rows = ambiguous.nonzero().squeeze(1)
+            s_vals, s_idx = torch.sort(d[rows], dim=1, stable=True)
+            vals, idx = vals.clone(), idx.clone()
+            vals[rows], idx[rows] = s_vals[:, :k], s_idx[:, :k]
     return vals, idx
 
 
 def _torch_knn(q, r, k, exclude_self, chunk):
     qt, rt = torch.from_numpy(q), torch.from_numpy(r)
     r_sq = (rt * rt).sum(1)
+    block = torch.empty(min(chunk, len(q)), len(r), dtype=rt.dtype)
     dist = np.empty((len(q), k), dtype=q.dtype)
     ind = np.empty((len(q), k), dtype=np.int64)
     for start in range(0, len(q), chunk):
         stop = min(start + chunk, len(q))
-        d2 = squared_distances(qt[start:stop], rt, r_sq)
+        d2 = squared_distances(qt[start:stop], rt, r_sq, out=block[: stop - start])
         if exclude_self:
             rows = torch.arange(stop - start)
             d2[rows, rows + start] = float("inf")
@@ -149,7 +160,7 @@ def kneighbors(queries, references, k, *, exclude_self=False, backend="auto", ch
         in float32 (equal distances among the returned ones ordered by lower index). "auto": faiss
         when installed, else torch.
     chunk_size : int or None
-        Query rows per chunk (torch); None sizes chunks so one block holds about 8M distances.
+        Query rows per chunk (torch); None sizes chunks so one block holds about 16M distances.
 
     Returns
     -------
