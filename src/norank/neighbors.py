@@ -53,10 +53,10 @@ def _check_k(k, limit, what):
     return int(k)
 
 
-def chunk_rows(n_references, chunk_size=None, budget=CHUNK_ELEMENTS):
-    """Query rows per chunk: `chunk_size` when given, else as many as fit in `budget` elements."""
+def chunk_rows(n_references, chunk_size=None):
+    """Query rows per chunk: `chunk_size` when given, else as many as fit in `CHUNK_ELEMENTS`."""
     if chunk_size is None:
-        return max(1, budget // max(1, n_references))
+        return max(1, CHUNK_ELEMENTS // max(1, n_references))
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
     return int(chunk_size)
