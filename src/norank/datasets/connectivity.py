@@ -47,7 +47,8 @@ def connectivity_from_timeseries(series_list):
         std[std < np.finfo(np.float64).eps] = 1.0  # constant ROI: stays all zeros
         x /= std
         cov = ledoit_wolf(x)[0]
-        inv_sd = 1.0 / np.sqrt(np.diag(cov))
+        var = np.diag(cov)  # zero only when every ROI is constant
+        inv_sd = np.divide(1.0, np.sqrt(var), out=np.zeros_like(var), where=var > 0)
         corr = cov * inv_sd[:, None] * inv_sd[None, :]
         np.fill_diagonal(corr, 1.0)
         out[k] = corr

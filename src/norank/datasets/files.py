@@ -33,7 +33,7 @@ def _pick(keys, wanted, defaults, what, path, required):
 
 
 def _as_features(X, path):
-    X = np.asarray(X)
+    X = X if isinstance(X, np.ndarray) else np.asarray(X)  # keeps a np.memmap a memmap
     if X.dtype.kind not in "biuf":
         raise TypeError(
             f"X in {path.name} has dtype {X.dtype}, not numeric; store the features as numbers "
@@ -65,20 +65,19 @@ def _read_arrays(path, suffix):
     return f, keys, f.close
 
 
-def _h5_array(value):
-    arr = value[()] if hasattr(value, "shape") and not isinstance(value, np.ndarray) else value
+def _text_or_numbers(arr):
+    """Label-like arrays from HDF5 / MATLAB: bytes and MATLAB cell arrays become str arrays."""
     arr = np.asarray(arr)
-    if arr.dtype.kind == "O":  # h5py variable-length strings come back as bytes objects
-        arr = np.array([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in arr.ravel()])
-    return arr
-
-
-def _mat_labels(arr):
-    """MATLAB labels: numeric column, char matrix (rows padded), or cell array of strings."""
-    arr = np.asarray(arr)
-    if arr.dtype.kind == "O":
-        return np.array([str(np.asarray(v).ravel()[0]) if np.asarray(v).size else "" for v in arr.ravel()])
-    return arr
+    if arr.dtype.kind != "O":
+        return arr
+    flat = []
+    for v in arr.ravel():
+        if isinstance(v, bytes):  # h5py variable-length strings
+            v = v.decode("utf-8")
+        elif isinstance(v, np.ndarray):  # a MATLAB cell holds a 1-element char array
+            v = str(v.ravel()[0]) if v.size else ""
+        flat.append(str(v))
+    return np.array(flat)
 
 
 def _parse_float(cell):
@@ -178,13 +177,10 @@ def load_file(path, x_key=None, y_key=None, mmap=False):
         try:
             xk = _pick(keys, x_key, X_KEYS, "X", path, required=True)
             yk = _pick(keys, y_key, Y_KEYS, "y", path, required=False)
-            X = _h5_array(store[xk])
-            y_raw = None if yk is None else _h5_array(store[yk])
-            if suffix == ".mat" and y_raw is not None:
-                y_raw = _mat_labels(y_raw)
+            X = np.asarray(store[xk])  # h5py datasets are read here, before the file closes
+            y_raw = None if yk is None else _text_or_numbers(store[yk])
             if "target_names" in keys:
-                names = _h5_array(store["target_names"])
-                names = _mat_labels(names).ravel() if suffix == ".mat" else names.ravel()
+                names = _text_or_numbers(store["target_names"]).ravel()
         finally:
             close()
 

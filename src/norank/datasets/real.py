@@ -38,11 +38,23 @@ def _download(file_name, data_dir, what, fetch):
         ) from exc
 
 
+def _open(path, required):
+    """The npz archive, after checking it has the documented keys (a clear error if not)."""
+    f = np.load(path, allow_pickle=False)
+    missing = [k for k in required if k not in f.files]
+    if missing:
+        f.close()
+        raise ValueError(
+            f"{path} lacks the keys {missing} (keys present: {sorted(f.files)}); see docs/datasets.md for the layout."
+        )
+    return f
+
+
 def load_olivetti(data_dir=None):
     """Olivetti / ORL faces: X (400, 64, 64) float32 in [0, 1], 40 people x 10 images, ordered by person."""
     path = find_file(OLIVETTI_FILE, data_dir)
     if path is not None:
-        with np.load(path) as f:
+        with _open(path, ["images", "target"]) as f:
             # sklearn subtracts the minimum (0) and divides by the maximum (242) of the uint8 faces.
             X = f["images"].astype(np.float32) / np.float32(242)
             y = f["target"].astype(np.int64)
@@ -69,7 +81,7 @@ def load_lfw(data_dir=None):
     """LFW people with >= 70 images: X (1288, 50, 37) float32 in [0, 1], 7 people (sklearn's order)."""
     path = find_file(LFW_FILE, data_dir)
     if path is not None:
-        with np.load(path) as f:
+        with _open(path, ["images", "target", "target_names"]) as f:
             X = f["images"].astype(np.float32)
             y = f["target"].astype(np.int64)
             names = f["target_names"].astype(str)
@@ -126,8 +138,10 @@ def load_abide(data_dir=None):
     """
     path = find_file(ABIDE_FILE, data_dir)
     if path is not None:
-        with np.load(path) as f:
-            X = triu_to_matrices(f["corr_triu"], int(f["n_rois"]))
+        with _open(path, ["corr_triu", "label", "site", "sex", "age", "sub_id", "file_id"]) as f:
+            n_pairs = f["corr_triu"].shape[1]
+            n_rois = int(f["n_rois"]) if "n_rois" in f.files else int(round((1 + np.sqrt(1 + 8 * n_pairs)) / 2))
+            X = triu_to_matrices(f["corr_triu"], n_rois)
             y = f["label"].astype(np.int64)
             meta = {
                 "site": f["site"].astype(str),
