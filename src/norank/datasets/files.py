@@ -80,9 +80,10 @@ def _text_or_numbers(arr):
     return np.array(flat)
 
 
-def _parse_float(cell):
+def _as_float(column):
+    """The column as float64, or None when some cell is not a number (numpy parses column-wise)."""
     try:
-        return float(cell)
+        return column.astype(np.float64)
     except ValueError:
         return None
 
@@ -96,11 +97,12 @@ def _read_csv(path, y_key):
     if any(len(r) != width for r in rows):
         raise ValueError(f"{path.name} has rows of different lengths; every row needs {width} cells.")
     cells = np.array(rows, dtype=str)
-    numeric = np.vectorize(lambda c: _parse_float(c) is not None, otypes=[bool])(cells)
     # A header is a first row with a text cell above an all-numeric column.
-    has_header = len(rows) > 1 and bool(np.any(~numeric[0] & numeric[1:].all(axis=0)))
+    has_header = len(rows) > 1 and any(
+        _as_float(cells[:1, c]) is None and _as_float(cells[1:, c]) is not None for c in range(width)
+    )
     header = [c.strip() for c in rows[0]] if has_header else None
-    body, body_numeric = (cells[1:], numeric[1:]) if has_header else (cells, numeric)
+    body = cells[1:] if has_header else cells
 
     label_col = None
     if y_key is not None:
@@ -116,17 +118,18 @@ def _read_csv(path, y_key):
     feature_cols = [c for c in range(width) if c != label_col]
     if not feature_cols:
         raise ValueError(f"{path.name} has no feature columns besides the label column.")
-    for c in feature_cols:
-        if not body_numeric[:, c].all():
-            name = header[c] if header is not None else c
-            raise TypeError(
-                f"column {name!r} of {path.name} is not numeric; pass y_key={name!r} if it holds the "
-                "labels, or remove it."
-            )
-    X = body[:, feature_cols].astype(np.float64)
-    y = None if label_col is None else body[:, label_col]
-    if y is not None and body_numeric[:, label_col].all():
-        y = y.astype(np.float64)
+    X = _as_float(body[:, feature_cols])
+    if X is None:
+        bad = next(c for c in feature_cols if _as_float(body[:, c]) is None)
+        name = header[bad] if header is not None else bad
+        raise TypeError(
+            f"column {name!r} of {path.name} is not numeric; pass y_key={name!r} if it holds the "
+            "labels, or remove it."
+        )
+    y = None
+    if label_col is not None:
+        y = _as_float(body[:, label_col])
+        y = body[:, label_col] if y is None else y
     return X, y
 
 
