@@ -354,6 +354,35 @@ def test_hard_sets_vary_per_sample(make, classes):
         assert spread_hard > 1.5 * spread_easy  # samples differ far beyond the added noise
 
 
+def _orientation_concentration(angles):
+    """|mean exp(2i angle)|: 1 when all axes point one way, near 0 when orientations are uniform."""
+    return np.abs(np.exp(2j * angles).mean())
+
+
+def test_hard_sets_randomise_orientation():
+    gal = make_galaxy(n_per_class=60, hard=True)
+    ii, jj = np.indices((64, 64))
+    w = gal.X[gal.y == 0]  # ellipticals: axis from the intensity second moments
+    w = w / w.sum(axis=(1, 2), keepdims=True)
+    ci, cj = (w * ii).sum(axis=(1, 2), keepdims=True), (w * jj).sum(axis=(1, 2), keepdims=True)
+    mii, mjj = (w * (ii - ci) ** 2).sum(axis=(1, 2)), (w * (jj - cj) ** 2).sum(axis=(1, 2))
+    mij = (w * (ii - ci) * (jj - cj)).sum(axis=(1, 2))
+    assert _orientation_concentration(0.5 * np.arctan2(2 * mij, mii - mjj)) < 0.4
+
+    cry = make_crystal(n_per_class=60, hard=True)
+    stripes = cry.X[cry.y == 2]  # tetragonal: one line family, its FFT peak is normal to the lines
+    F = np.abs(np.fft.fft2(stripes - stripes.mean(axis=(1, 2), keepdims=True)))
+    F[:, 0, 0] = 0
+    k = np.fft.fftfreq(64)
+    peak_i, peak_j = np.unravel_index(F.reshape(len(F), -1).argmax(axis=1), (64, 64))
+    assert _orientation_concentration(np.arctan2(k[peak_j], k[peak_i])) < 0.4
+    easy = make_crystal(n_per_class=10)
+    Fe = np.abs(np.fft.fft2(easy.X[easy.y == 2] - 0.5))
+    Fe[:, 0, 0] = 0
+    pe_i, pe_j = np.unravel_index(Fe.reshape(len(Fe), -1).argmax(axis=1), (64, 64))
+    assert _orientation_concentration(np.arctan2(k[pe_j], k[pe_i])) > 0.99  # the easy lines never turn
+
+
 def test_simulated_argument_errors():
     with pytest.raises(ValueError, match="n_per_class must be a positive int"):
         make_galaxy(n_per_class=0)
