@@ -36,7 +36,8 @@ def _safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
 def _squared_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     sq_a = (a * a).sum(dim=1, keepdim=True)
     sq_b = (b * b).sum(dim=1, keepdim=True).T
-    return (sq_a + sq_b - 2.0 * (a @ b.T)).clamp_min(0.0)
+    # addmm folds the −2ab product into the norm sum in one pass over the (n, m) result.
+    return torch.addmm(sq_a + sq_b, a, b.T, alpha=-2.0).clamp_min(0.0)
 
 
 def pairwise_distances_between(a: torch.Tensor, b: torch.Tensor, squared: bool = True) -> torch.Tensor:

@@ -49,7 +49,7 @@ def _check_inputs(dist, labels, margin) -> None:
                         "compute it with norank.distances.pairwise_distances(z).")
     if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
         raise ValueError(f"dist must be a square (B, B) distance matrix; got shape {tuple(dist.shape)}.")
-    if not bool(torch.isfinite(dist).all()):
+    if not bool(torch.isfinite(dist.sum(dtype=torch.float64))):  # one pass; NaN or inf anywhere shows
         raise ValueError("dist contains NaN or inf: the embeddings have diverged; lower the learning rate "
                          "or check the inputs for NaN.")
     if not isinstance(labels, torch.Tensor):
@@ -68,21 +68,22 @@ def _empty(device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return e, e.clone(), e.clone()
 
 
-def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Positive mask (same class, not self), negative mask, and anchors having both."""
+def _classes(labels: torch.Tensor):
+    """Same-class mask (B, B) with the diagonal set, each sample's class size, and anchors that have
+    both a positive and a negative (class size between 2 and B − 1)."""
     labels = labels.to(torch.long)
     same = labels[:, None] == labels[None, :]
-    pos = same & ~torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
-    neg = ~same
-    valid = pos.any(dim=1) & neg.any(dim=1)
-    return pos, neg, valid
+    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+    size = counts[inverse]
+    return same, size, (size >= 2) & (size < labels.shape[0])
 
 
 def _pairs(labels: torch.Tensor):
-    """(anchor, positive) pairs of anchors having a negative, in lexicographic order, and the masks."""
-    pos, neg, valid = _masks(labels)
-    anchors, positives = torch.nonzero(pos & valid[:, None], as_tuple=True)
-    return anchors, positives, pos, neg
+    """(anchor, positive) pairs of anchors having a negative, in lexicographic order, and the classes."""
+    same, size, valid = _classes(labels)
+    anchors, positives = torch.nonzero(same & valid[:, None], as_tuple=True)
+    distinct = anchors != positives
+    return anchors[distinct], positives[distinct], same, size
 
 
 def _blocks(n_pairs: int, n_cols: int) -> list[slice]:
@@ -100,8 +101,8 @@ def _select_triplets(dist, labels, keep_fn):
     copy. Output is ordered by (anchor, positive, negative), the order of a ``torch.where`` over a dense
     triplet mask.
     """
-    anchors, positives, _, neg = _pairs(labels)
-    neg_only = dist.masked_fill(~neg, math.nan)
+    anchors, positives, same, _ = _pairs(labels)
+    neg_only = dist.masked_fill(same, math.nan)
     blocks = []
     for block in _blocks(anchors.shape[0], dist.shape[0]):
         a, p = anchors[block], positives[block]
@@ -112,9 +113,9 @@ def _select_triplets(dist, labels, keep_fn):
     return tuple(torch.cat([b[i] for b in blocks]) for i in range(3))
 
 
-def _closest_farther_blocks(dist, neg, anchors, positives):
+def _closest_farther_blocks(dist, same, size, anchors, positives):
     """Per pair, argmin d(a,n) over negatives with d(a,n) > d(a,p) (-1 if none), in budgeted blocks."""
-    neg_only = dist.masked_fill(~neg, math.inf)
+    neg_only = dist.masked_fill(same, math.inf)
     out = []
     for block in _blocks(anchors.shape[0], dist.shape[0]):
         a, p = anchors[block], positives[block]
@@ -125,7 +126,7 @@ def _closest_farther_blocks(dist, neg, anchors, positives):
     return torch.cat(out) if out else anchors.new_empty(0)
 
 
-def _closest_farther_sorted(dist, neg, anchors, positives):
+def _closest_farther_sorted(dist, same, size, anchors, positives):
     """Same result as :func:`_closest_farther_blocks` from one sort of each row: O(B² log B) in all.
 
     Each row's negative distances are sorted once (stable, so among equal distances the lowest index
@@ -135,13 +136,13 @@ def _closest_farther_sorted(dist, neg, anchors, positives):
     b = dist.shape[0]
     if anchors.numel() == 0:
         return anchors.new_empty(0)
-    sorted_d, order = dist.masked_fill(~neg, math.inf).sort(dim=1, stable=True)
+    sorted_d, order = dist.masked_fill(same, math.inf).sort(dim=1, stable=True)
     counts = torch.bincount(anchors, minlength=b)
     rank = torch.arange(anchors.shape[0], device=dist.device) - (torch.cumsum(counts, 0) - counts)[anchors]
     queries = dist.new_full((b, int(counts.max())), math.inf)
     queries[anchors, rank] = dist[anchors, positives]
     first = torch.searchsorted(sorted_d, queries, right=True)[anchors, rank]
-    found = first < neg.sum(dim=1)[anchors]
+    found = first < b - size[anchors]  # the anchor's number of negatives
     return torch.where(found, order[anchors, first.clamp(max=b - 1)], -1)
 
 
@@ -157,13 +158,13 @@ def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 
     so all miners share one signature. Ties go to the lowest index.
     """
     _check_inputs(dist, labels, margin)
-    anchors, positives, _, neg = _pairs(labels)
+    anchors, positives, same, size = _pairs(labels)
     b = dist.shape[0]
     if anchors.numel() > SORT_FACTOR * math.log2(max(b, 2)) * b:
-        chosen = _closest_farther_sorted(dist, neg, anchors, positives)
+        chosen = _closest_farther_sorted(dist, same, size, anchors, positives)
     else:
-        chosen = _closest_farther_blocks(dist, neg, anchors, positives)
-    farthest = dist.masked_fill(~neg, -math.inf).argmax(dim=1)
+        chosen = _closest_farther_blocks(dist, same, size, anchors, positives)
+    farthest = dist.masked_fill(same, -math.inf).argmax(dim=1)
     return anchors, positives, torch.where(chosen >= 0, chosen, farthest[anchors])
 
 
@@ -175,8 +176,8 @@ def hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2)
     ``margin`` is accepted for the shared signature only.
     """
     _check_inputs(dist, labels, margin)
-    anchors, positives, _, neg = _pairs(labels)
-    closest = dist.masked_fill(~neg, math.inf).argmin(dim=1)
+    anchors, positives, same, _ = _pairs(labels)
+    closest = dist.masked_fill(same, math.inf).argmin(dim=1)
     return anchors, positives, closest[anchors]
 
 
@@ -188,9 +189,11 @@ def batch_hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float 
     ``margin`` is accepted for the shared signature only.
     """
     _check_inputs(dist, labels, margin)
-    pos, neg, valid = _masks(labels)
-    _, far_pos = dist.masked_fill(~pos, -math.inf).max(dim=1)
-    _, near_neg = dist.masked_fill(~neg, math.inf).min(dim=1)
+    same, _, valid = _classes(labels)
+    positive_d = torch.where(same, dist, -math.inf)
+    positive_d.fill_diagonal_(-math.inf)
+    _, far_pos = positive_d.max(dim=1)
+    _, near_neg = dist.masked_fill(same, math.inf).min(dim=1)
     anchors = torch.nonzero(valid, as_tuple=True)[0]
     return anchors, far_pos[anchors], near_neg[anchors]
 
@@ -262,7 +265,7 @@ def active_anchor_fraction(dist, anchors, positives, negatives, margin, labels) 
     if not anchors.shape == positives.shape == negatives.shape or anchors.ndim != 1:
         raise ValueError("anchors, positives and negatives must be 1-D index tensors of equal length; got "
                          f"{tuple(anchors.shape)}, {tuple(positives.shape)}, {tuple(negatives.shape)}.")
-    _, _, valid = _masks(labels)
+    _, _, valid = _classes(labels)
     n_valid = int(valid.sum())
     if n_valid == 0:
         return 0.0
