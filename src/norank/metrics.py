@@ -38,13 +38,14 @@ def evaluate(Z, y, X=None, k=5, random_state=0, *, sample_size=None):
     random_state : int or None
         Seeds k-means (10 initialisations, k = number of classes) and the samples drawn for large n.
     sample_size : int or None
-        Exact computation when ``n <= sample_size`` (None: `AUTO_SAMPLE_SIZE` = 10 000). Above it
-        the all-pairs scores are estimated from seeded, class-stratified samples: the k-means fit
-        uses `sample_size` points (its centroids then label all n samples for ARI / NMI);
-        silhouette, separation ratio, trustworthiness, continuity and the retrieval scores use
-        ``max(sample_size // 5, sample_size**2 // n)`` query points, each scored exactly against all n samples
-        and weighted by class, so the estimates are unbiased (about ``sample_size**2`` distances
-        instead of ``n**2`` up to n = 5 × sample_size, linear in n above). Davies–Bouldin and Calinski–Harabasz are always exact.
+        Exact computation when ``n <= sample_size`` (None: `AUTO_SAMPLE_SIZE` = 10 000). Above it,
+        the all-pairs scores are estimated from seeded samples, stratified by class (at least two
+        per class): k-means is fitted on `sample_size` points and its centroids label all n samples
+        for ARI / NMI; silhouette, separation ratio, trustworthiness, continuity and the retrieval
+        scores come from ``max(sample_size // 5, sample_size**2 // n)`` query points, each scored
+        exactly against all n samples and weighted by its class's sampling rate, so the estimates
+        are unbiased. The cost is then about ``sample_size**2`` distances instead of ``n**2`` (linear
+        in n beyond n = 5 × sample_size). Davies–Bouldin and Calinski–Harabasz are always exact.
 
     Returns
     -------
@@ -67,7 +68,7 @@ def evaluate(Z, y, X=None, k=5, random_state=0, *, sample_size=None):
     rng = np.random.default_rng(random_state)
     exact = n <= size
 
-    out = dict.fromkeys(k_ for k_ in KEYS if X is not None or k_ not in ("trustworthiness", "continuity"))
+    out = dict.fromkeys(key for key in KEYS if X is not None or key not in ("trustworthiness", "continuity"))
     out["davies_bouldin"], out["calinski_harabasz"] = _centroid_scores(Zt, codes, counts)
 
     sample = np.arange(n) if exact else _stratified(codes, counts, size, rng)
@@ -91,7 +92,7 @@ def evaluate(Z, y, X=None, k=5, random_state=0, *, sample_size=None):
         out["trustworthiness"] = float(1.0 - scale * np.sum(weights * rows["trust_penalty"]))
         out["continuity"] = float(1.0 - scale * np.sum(weights * rows["cont_penalty"]))
 
-    has_r = counts[codes[queries]] > 1
+    has_r = counts[q_codes] > 1  # one-sample classes have no retrieval target
     for key in ("precision_at_1", "r_precision", "map_at_r"):
         out[key] = float(np.sum((weights * rows[key])[has_r]) / np.sum(weights[has_r]))
     return out
@@ -137,7 +138,8 @@ def _check_embeddings(Z, y):
     if len(counts) < 2:
         raise ValueError("y holds a single class; evaluate needs at least two classes.")
     if len(Z) <= len(counts):
-        raise ValueError(f"{len(Z)} samples for {len(counts)} classes: silhouette needs more samples than classes; pass more samples per class.")
+        raise ValueError(f"{len(Z)} samples for {len(counts)} classes: silhouette needs more samples "
+                         "than classes; pass more samples per class.")
     return torch.from_numpy(Z), codes.astype(np.int64), counts
 
 
@@ -164,7 +166,8 @@ def _check_sample_size(sample_size, n_classes):
     if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)):
         raise TypeError(f"sample_size must be an int or None, got {type(sample_size).__name__}.")
     if sample_size <= 2 * n_classes:
-        raise ValueError(f"sample_size={sample_size} is too small for {n_classes} classes: use more than {2 * n_classes} (two per class), or None.")
+        raise ValueError(f"sample_size={sample_size} is too small for {n_classes} classes: use more than "
+                         f"{2 * n_classes} (two per class), or None.")
     return int(sample_size)
 
 

@@ -208,7 +208,8 @@ class EmbeddingIndex:
             if labels.ndim != 1 or len(labels) != len(self.embeddings):
                 raise ValueError(f"labels must be 1-D with one entry per embedding ({len(self.embeddings)}), got shape {labels.shape}.")
             if labels.dtype == object:
-                raise TypeError("labels must be numbers or strings (dtype object cannot be saved without pickle); convert with np.asarray(labels, dtype=str).")
+                raise TypeError("labels must be numbers or strings (dtype object cannot be saved without "
+                                "pickle); convert with np.asarray(labels, dtype=str).")
         self.labels = labels
         _resolve_backend(backend)
         self.backend = backend
@@ -225,7 +226,8 @@ class EmbeddingIndex:
         """Distances and indices of the k nearest references to each row of embeddings `Z`."""
         Z = _as_matrix(Z, "Z")
         if Z.shape[1] != self.embeddings.shape[1]:
-            raise ValueError(f"Z has {Z.shape[1]} dimensions but the index holds {self.embeddings.shape[1]}-dimensional embeddings; embed with the model that built the index.")
+            raise ValueError(f"Z has {Z.shape[1]} dimensions but the index holds {self.embeddings.shape[1]}-"
+                             "dimensional embeddings; embed with the model that built the index.")
         return kneighbors(Z, self.embeddings, k, backend=self.backend)
 
     def search(self, model, X, k):
