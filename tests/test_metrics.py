@@ -101,13 +101,16 @@ def test_sampled_mode_estimates_the_exact_values():
         assert sampled[key] == pytest.approx(exact[key], abs=tol), key
 
 
-def test_deterministic_and_inputs_not_modified():
+@pytest.mark.parametrize("writeable", [True, False])
+def test_deterministic_and_inputs_not_modified(writeable):
     X, Z, y = _labelled(seed=4)
     copies = [a.copy() for a in (X, Z, y)]
     for a in (X, Z, y):
-        a.flags.writeable = False
+        a.flags.writeable = writeable
     first = evaluate(Z, y, X=X, random_state=7)
     assert evaluate(Z, y, X=X, random_state=7) == first
+    assert evaluate(Z, y, X=X, random_state=7, sample_size=100) != first  # sampled path, too
+    knn_accuracy(Z[:150], y[:150], Z[150:], y[150:], k=3)
     for a, c in zip((X, Z, y), copies):
         np.testing.assert_array_equal(a, c)
 

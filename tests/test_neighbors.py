@@ -106,13 +106,15 @@ def test_auto_and_missing_faiss(monkeypatch):
     np.testing.assert_array_equal(ind, _brute(q, r, 3)[1])
 
 
-def test_inputs_not_modified():
+@pytest.mark.parametrize("writeable", [True, False])
+def test_inputs_not_modified(writeable):
     q, r = _data()
     q_copy, r_copy = q.copy(), r.copy()
-    q.flags.writeable = False
-    r.flags.writeable = False
-    kneighbors(q, r, 4, backend="torch")
-    kneighbors(r, r, 4, exclude_self=True, backend="torch")
+    q.flags.writeable = writeable
+    r.flags.writeable = writeable
+    for backend in ["torch"] + (["faiss"] if nb.faiss_available() else []):
+        kneighbors(q, r, 4, backend=backend)
+        kneighbors(r, r, 4, exclude_self=True, backend=backend)
     np.testing.assert_array_equal(q, q_copy)
     np.testing.assert_array_equal(r, r_copy)
 

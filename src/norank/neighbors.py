@@ -27,8 +27,12 @@ def faiss_available():
     return True
 
 
-def _as_matrix(a, name):
-    """A 2-D finite float array (float32 kept, everything else float64), never the caller's buffer."""
+def _as_matrix(a, name, copy=False):
+    """A 2-D finite float array (float32 kept, everything else float64), C-ordered and writeable.
+
+    Shares the caller's buffer when nothing needs converting (the code here never writes to it);
+    `copy=True` for arrays that are kept.
+    """
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu().numpy()
     a = np.asarray(a)
@@ -39,7 +43,7 @@ def _as_matrix(a, name):
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {a.shape}); pass at least one sample with at least one feature.")
     dtype = np.float32 if a.dtype == np.float32 else np.float64
-    a = np.array(a, dtype=dtype, order="C", copy=True)
+    a = np.array(a, dtype=dtype, order="C", copy=True if copy or not a.flags.writeable else None)
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinite values; remove or impute them first.")
     return a
@@ -202,7 +206,7 @@ class EmbeddingIndex:
     """
 
     def __init__(self, embeddings, labels=None, backend="auto"):
-        self.embeddings = _as_matrix(embeddings, "embeddings")
+        self.embeddings = _as_matrix(embeddings, "embeddings", copy=True)
         if labels is not None:
             labels = np.array(labels, copy=True)
             if labels.ndim != 1 or len(labels) != len(self.embeddings):
