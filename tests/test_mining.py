@@ -120,7 +120,7 @@ def test_semihard_fallback_takes_farthest_closer_negative():
     dist = pairwise_distances(x)
     got = {(a, p): n for a, p, n in _triples(semihard_triplets(dist, labels, 0.2))}
     assert got[(0, 1)] == 4
-    assert got[(1, 0)] == 2  # from 10, the points 1, 2, 3 are all closer than 0: farthest is 1
+    assert got[(1, 0)] == 2  # from 10, the points 1, 2, 3 are all closer than 0: farthest is 1 (index 2)
     # From 1, the positive 2 is at squared distance 1; the negative 0 ties it (not farther), so the
     # closest strictly farther negative is 10 (index 1).
     assert got[(2, 3)] == 1
