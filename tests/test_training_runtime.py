@@ -29,39 +29,43 @@ def _free_port() -> int:
 
 
 def _worker(rank, world, port, out_dir, params):
+    """Fit in a fresh process; with world > 1 as one rank of a gloo process group."""
     import torch.distributed as dist
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    if world > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         X, y = _data()
         est = NoRankEmbedder(**params).fit(X, y)
         if rank == 0:
-            torch.save({k: v.clone() for k, v in est.encoder_.state_dict().items()}, os.path.join(out_dir, "ddp.pt"))
-            torch.save(est.history_, os.path.join(out_dir, "history.pt"))
+            name = "ddp" if world > 1 else "single"
+            torch.save({k: v.clone() for k, v in est.encoder_.state_dict().items()}, os.path.join(out_dir, f"{name}.pt"))
+            torch.save(est.history_, os.path.join(out_dir, f"{name}_history.pt"))
     finally:
-        dist.destroy_process_group()
+        if world > 1:
+            dist.destroy_process_group()
 
 
 @pytest.mark.parametrize("extra", [{}, {"local_weight": 0.5, "global_weight": 0.5, "mining": "batch_hard"}])
 def test_two_gloo_processes_match_single_process_training(tmp_path, extra):
     params = {**PARAMS, **extra}
+    # Both sides run in fresh processes with one thread each, so nothing but the process count differs.
     torch.multiprocessing.spawn(_worker, args=(2, _free_port(), str(tmp_path), params), nprocs=2, join=True)
-    ddp = torch.load(tmp_path / "ddp.pt")
-    X, y = _data()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        single = NoRankEmbedder(**params).fit(X, y)
-    finally:
-        torch.set_num_threads(threads)
-    for name, value in single.encoder_.state_dict().items():
+    torch.multiprocessing.spawn(_worker, args=(1, 0, str(tmp_path), params), nprocs=1, join=True)
+    ddp, single = torch.load(tmp_path / "ddp.pt"), torch.load(tmp_path / "single.pt")
+    for name, value in single.items():
         torch.testing.assert_close(ddp[name], value, atol=1e-5, rtol=0)
-    history = torch.load(tmp_path / "history.pt")
-    np.testing.assert_allclose(history["loss"], single.history_["loss"], atol=1e-5)
+    history, single_history = torch.load(tmp_path / "ddp_history.pt"), torch.load(tmp_path / "single_history.pt")
+    np.testing.assert_allclose(history["loss"], single_history["loss"], atol=1e-5)
     # The run must have learnt something, or equality would be trivial.
-    assert single.history_["loss"][-1] != single.history_["loss"][0]
+    assert single_history["loss"][-1] != single_history["loss"][0]
+    assert not torch.equal(single[next(iter(single))], _initial_weights(params)[next(iter(single))])
+
+
+def _initial_weights(params):
+    return NoRankEmbedder(**{**params, "epochs": 1, "learning_rate": 1e-30}).fit(*_data()).encoder_.state_dict()
 
 
 # The child trains with checkpoints and SIGKILLs itself a few steps into the epoch after its third
