@@ -416,7 +416,7 @@ def header(results):
     if meta.get("quick"):
         lines.append(f"\nQuick run: norank and the transformer train for {meta['quick_epochs']} epochs; each "
                      f"dataset is capped at {meta['quick_max_samples']} samples (stratified); "
-                     f"{len(meta['seeds'])} seed(s). Numbers are a smoke test, not results.")
+                     f"{len(meta['seeds'])} seed(s); no leave-site-out. Numbers are a smoke test, not results.")
     return "\n".join(lines)
 
 

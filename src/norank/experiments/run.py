@@ -24,7 +24,7 @@ ALL_DATASETS = ("olivetti", "lfw", "abide", "digits", "galaxy", "crystal", "gala
 OFFLINE_DATASETS = ("digits", "galaxy", "crystal", "galaxy-hard", "crystal-hard")
 QUICK_METHODS = ("norank", "pca", "lda", "nca", "umap_supervised", "cp_r10")
 QUICK_SEEDS = 1
-QUICK_MAX_SAMPLES = 600
+QUICK_MAX_SAMPLES = 300
 HISTORY_KEYS = ("loss", "triplet", "diversity", "uniformity", "local", "global", "active_fraction",
                 "embedding_spread", "lr")
 
@@ -148,7 +148,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
         (--quick: norank, pca, lda, nca, umap_supervised, cp_r10).
     seeds : held-out seeds 0..seeds-1 (--quick: 1); in-sample uses seed 0.
     protocol : "heldout", "insample" or "both".
-    quick : fewer seeds, norank epochs, samples (at most 600 per dataset) and studies.
+    quick : 1 seed, 15 norank epochs, at most 300 samples per dataset, no leave-site-out, fewer studies.
     studies : list of study names, ["none"] or [] for the main table only, None for all (--quick: a few).
     Returns the results dict that was written to results.json.
     """
@@ -157,6 +157,9 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     from norank.experiments import figures, report
 
     started = time.perf_counter()
+    words = str(command).split(" ", 1)
+    if words[0] and Path(words[0]).name in ("norank", "__main__.py"):
+        command = " ".join(["norank", *words[1:]])  # the CLI's argv[0] is a path
     if protocol not in ("heldout", "insample", "both"):
         raise ValueError(f"protocol={protocol!r} is not supported; use heldout, insample or both.")
     protocols = ["heldout", "insample"] if protocol == "both" else [protocol]
@@ -181,8 +184,8 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     cache_data = {d: load_dataset(d, data_dir, QUICK_MAX_SAMPLES if quick else None) for d in datasets}
-    sites = {d: [s for s, _, _ in P.site_splits(v["meta"]["site"], S.N_SITES)]
-             for d, v in cache_data.items() if "site" in v["meta"]}
+    sites = {} if quick else {d: [s for s, _, _ in P.site_splits(v["meta"]["site"], S.N_SITES)]
+                              for d, v in cache_data.items() if "site" in v["meta"]}
     jobs = plan(datasets, methods, seed_list, protocols, studies, sites, quick)
     if any(M.is_norank(j.method) or j.method == "transformer" for j in jobs):
         _warm_up()

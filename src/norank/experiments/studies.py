@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from norank.experiments.methods import NORANK, norank_defaults
 
 STUDIES = ("rank", "ablation", "mining", "sample_efficiency", "imbalance")
-QUICK_STUDIES = ("ablation", "mining")
+QUICK_STUDIES = ("ablation",)
 
 RANKS = (5, 10, 20)
 EMBEDDING_DIMS = (16, 32, 64, 128)
