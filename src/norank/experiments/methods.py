@@ -67,8 +67,12 @@ def check_methods(names) -> list[str]:
     return list(names)
 
 
-def make_method(name: str, seed: int, dataset: str, quick: bool = False, overrides: dict | None = None):
-    """A fresh model for one run: norank (or a study variant with `overrides`) or a baseline."""
+def make_method(name: str, seed: int, dataset: str, quick: bool = False, overrides: dict | None = None,
+                n_classes: int | None = None):
+    """A fresh model for one run: norank (or a study variant with `overrides`) or a baseline.
+
+    DEC gets `n_clusters` = the number of training classes (the same k the metrics' k-means uses), so it
+    never needs the labels themselves."""
     if is_norank(name):
         from norank.estimator import NoRankEmbedder
 
@@ -76,6 +80,8 @@ def make_method(name: str, seed: int, dataset: str, quick: bool = False, overrid
     if name == "transformer":
         # The same objective and training settings as norank, so only the encoder differs.
         return make_baseline(name, random_state=seed, **norank_settings(dataset, quick, overrides))
+    if name == "dec" and n_classes is not None:
+        return make_baseline(name, random_state=seed, n_clusters=n_classes)
     return make_baseline(name, random_state=seed)
 
 

@@ -453,8 +453,8 @@ def render(results, figure_files=(), figure_dir="figures", with_claims=True):
     parts.append(main_section(results))
     for study in results["meta"].get("studies", []):
         sel = select(results["records"], study=study)
-        if sel:
-            parts.append(f"## {STUDY_TITLES[study]}\n\n" + SECTIONS[study](sel))
+        body = SECTIONS[study](sel) if sel else "No successful runs (see Failed runs)."
+        parts.append(f"## {STUDY_TITLES[study]}\n\n" + body)
     parts += [failures_section(results), figures_section(figure_files, figure_dir)]
     return "\n\n".join(p for p in parts if p) + "\n"
 

@@ -114,7 +114,8 @@ def _record(job: S.Job, result: dict, settings: dict | None) -> dict:
 
 def _run_job(job: S.Job, data, quick: bool) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
     train, test = _indices(data, job)
-    model = M.make_method(job.method, job.seed, job.dataset, quick, job.overrides)
+    model = M.make_method(job.method, job.seed, job.dataset, quick, job.overrides,
+                          n_classes=len(np.unique(data["y"][train])))
     out = P.score(model, data["X"], data["y"], train, test, job.protocol, M.is_supervised(job.method),
                   job.seed, data["target_names"])
     history = None
@@ -205,6 +206,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     results = {"meta": meta, "records": []}
     done: dict[tuple, dict] = {}
     views: dict[str, dict] = {}
+    last_write = time.perf_counter()
     bar = tqdm(jobs, desc="norank reproduce", unit="run", dynamic_ncols=True)
     for job in bar:
         bar.set_postfix_str(f"{job.dataset} {job.method} {job.protocol} seed {job.seed}", refresh=False)
@@ -229,7 +231,9 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
                     and job.seed == seed_list[0]):
                 views.setdefault(job.dataset, {})[job.method] = (Z, y_scored)
         results["records"].append(record)
-        _write_json(out / "results.json", results)  # after every run, so an interrupted run keeps its results
+        if time.perf_counter() - last_write > 30:  # an interrupted run keeps what it has done
+            _write_json(out / "results.json", results)
+            last_write = time.perf_counter()
     bar.close()
     figure_files = figures.make_all(results, views, out / "figures")
     meta["wall_seconds"] = round(time.perf_counter() - started, 1)
