@@ -279,8 +279,9 @@ def _step(est, model, proxies, xb, yb, codes, world) -> dict:
         else:
             values[name] = 0.0
     with torch.no_grad():
-        zd = z.detach()
-        values["embedding_spread"] = float(pairwise_distances(zd, squared=False).mean())
+        # Mean pairwise distance of the batch (0 = collapse), from the distance matrix already built.
+        d = dist.detach()
+        values["embedding_spread"] = float((d.clamp_min(0).sqrt() if est.distance == "squared" else d).mean())
     values["loss"] = float(total.detach())
     # DistributedDataParallel averages gradients over ranks; each rank only back-propagates into its own
     # rows of the global batch, so the world-size factor restores the global batch's gradient.
