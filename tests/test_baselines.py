@@ -191,15 +191,17 @@ def test_supervised_pca_pipeline_and_its_size_selection(name, fitted, data):
             return LinearDiscriminantAnalysis()
         return NeighborhoodComponentsAnalysis(max_iter=50, random_state=0)
 
-    # Every candidate size is scored as its own plain pipeline would be, on the same folds.
+    # Every candidate front end is scored as its own plain pipeline would be, on the same folds.
     folds = StratifiedKFold(3, shuffle=True, random_state=0)
-    assert sorted(model.cv_scores_) == [20, 22]  # the grid capped by n_fold − n_classes = 26 − 4
-    for c, score in model.cv_scores_.items():
-        pipe = make_pipeline(StandardScaler(), PCA(c, svd_solver="full"), head(), KNeighborsClassifier(1))
+    whiten = [False, True] if name == "nca" else [False]  # LDA is invariant to whitening
+    assert sorted(model.cv_scores_) == [(c, w) for c in (20, 22) for w in whiten]  # capped at 26 − 4
+    for (c, w), score in model.cv_scores_.items():
+        pipe = make_pipeline(StandardScaler(), PCA(c, whiten=w, svd_solver="full"), head(), KNeighborsClassifier(1))
         assert score == pytest.approx(np.mean(cross_val_predict(pipe, F, y, cv=folds) == y))
     best = max(model.cv_scores_.values())
-    assert model.n_pca_ == min(c for c, s in model.cv_scores_.items() if s == best)
-    oracle = make_pipeline(StandardScaler(), PCA(model.n_pca_, svd_solver="full"), head()).fit(F, y)
+    assert (model.n_pca_, model.whiten_) == min(o for o, s in model.cv_scores_.items() if s == best)
+    front = PCA(model.n_pca_, whiten=model.whiten_, svd_solver="full")
+    oracle = make_pipeline(StandardScaler(), front, head()).fit(F, y)
     np.testing.assert_allclose(model.transform(X_new), oracle.transform(X_new.reshape(12, -1)), rtol=1e-4, atol=1e-4)
 
 

@@ -92,9 +92,9 @@ class Baseline(TransformerMixin, BaseEstimator):
         else:
             check_optional_targets(y_train, len(X))
             y = None if y_train is None else np.asarray(y_train)
+        self._fit(X, y)
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
-        self._fit(X, y)
         return self
 
     def transform(self, X):

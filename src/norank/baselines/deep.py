@@ -70,7 +70,7 @@ class VAEBaseline(_TorchBaseline):
     latent_dim : int, default=10
     hidden_layer_sizes : tuple of int, default=(256,)
         Encoder widths; the decoder mirrors them.
-    epochs : int, default=60
+    epochs : int, default=30
     batch_size : int, default=64
     learning_rate : float, default=1e-3
     beta : float, default=1.0
@@ -87,7 +87,7 @@ class VAEBaseline(_TorchBaseline):
         self,
         latent_dim=10,
         hidden_layer_sizes=(256,),
-        epochs=60,
+        epochs=30,
         batch_size=64,
         learning_rate=1e-3,
         beta=1.0,
@@ -148,9 +148,9 @@ class DECBaseline(_TorchBaseline):
     n_clusters : int or None, default=None
     latent_dim : int, default=10
     hidden_layer_sizes : tuple of int, default=(256,)
-    epochs : int, default=40
+    epochs : int, default=20
         Autoencoder pretraining epochs.
-    refine_epochs : int, default=40
+    refine_epochs : int, default=20
     batch_size : int, default=64
     learning_rate : float, default=1e-3
     alpha : float, default=1.0
@@ -172,8 +172,8 @@ class DECBaseline(_TorchBaseline):
         n_clusters=None,
         latent_dim=10,
         hidden_layer_sizes=(256,),
-        epochs=40,
-        refine_epochs=40,
+        epochs=20,
+        refine_epochs=20,
         batch_size=64,
         learning_rate=1e-3,
         alpha=1.0,

@@ -4,7 +4,8 @@ LDA and NCA are the supervised baselines a label-trained embedding has to beat, 
 not fixed by hand: its size is chosen by an inner stratified cross-validation on the training split
 (1-NN accuracy in the embedding, the held-out protocol's own score), over `pca_grid` capped by what the
 smallest inner training fold can support (n_fold − n_classes, beyond which the within-class scatter is
-singular and LDA overfits).
+singular and LDA overfits). For NCA the same cross-validation also decides whether the PCA scores are
+whitened.
 """
 
 from __future__ import annotations
@@ -23,14 +24,10 @@ from norank.baselines._base import VectorBaseline, check_int, seed_of
 PCA_GRID = (20, 50, 100, 200)
 
 
-def scaled_pca(n_components: int, random_state: int = 0) -> Pipeline:
+def scaled_pca(n_components: int, random_state: int = 0, whiten: bool = False) -> Pipeline:
     """Per-feature standardisation (training mean / std) then PCA with an exact (LAPACK) SVD."""
-    return Pipeline(
-        [
-            ("scale", StandardScaler()),
-            ("pca", PCA(n_components=n_components, svd_solver="full", random_state=random_state)),
-        ]
-    )
+    pca = PCA(n_components=n_components, whiten=whiten, svd_solver="full", random_state=random_state)
+    return Pipeline([("scale", StandardScaler()), ("pca", pca)])
 
 
 def pca_candidates(n_fit: int, n_features: int, n_classes: int, grid=PCA_GRID) -> list[int]:
@@ -39,32 +36,35 @@ def pca_candidates(n_fit: int, n_features: int, n_classes: int, grid=PCA_GRID) -
     return sorted({max(1, min(int(g), cap)) for g in grid})
 
 
-def select_pca_size(F, y, head, grid=PCA_GRID, cv: int = 3, random_state: int = 0):
-    """(best size, {size: mean inner 1-NN accuracy}) for scaled PCA followed by `head`.
+def select_front(F, y, head, grid=PCA_GRID, whiten=(False,), cv: int = 3, random_state: int = 0):
+    """((size, whiten) with the best inner 1-NN accuracy, {(size, whiten): accuracy}) for scaled PCA
+    followed by `head`.
 
     One PCA per fold is fitted at the largest candidate size and sliced: with an exact SVD the first c
-    components are those of PCA(n_components=c), so each candidate is scored as its own pipeline would be.
-    Ties go to the smaller size. With fewer than 2 samples in some class no fold split exists and the
-    largest candidate for the whole training set is used (no scores are reported).
+    components are those of PCA(n_components=c), and whitening divides each by the square root of its
+    variance, so each candidate is scored as its own pipeline would be. Ties go to the smaller size, then
+    to no whitening. With fewer than 2 samples in some class no fold split exists: the largest size for
+    the whole training set and the first whitening option are used, with no scores.
     """
     n_classes = len(np.unique(y))
-    min_count = int(np.bincount(y).min())
-    n_splits = min(cv, min_count)
+    n_splits = min(cv, int(np.bincount(y).min()))
     if n_splits < 2:
-        return pca_candidates(len(F), F.shape[1], n_classes, grid)[-1], {}
+        return (pca_candidates(len(F), F.shape[1], n_classes, grid)[-1], whiten[0]), {}
     folds = list(StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(F, y))
-    n_fit = min(len(tr) for tr, _ in folds)
-    sizes = pca_candidates(n_fit, F.shape[1], n_classes, grid)
-    correct = {c: 0 for c in sizes}
+    sizes = pca_candidates(min(len(tr) for tr, _ in folds), F.shape[1], n_classes, grid)
+    options = [(c, w) for c in sizes for w in whiten]
+    correct = dict.fromkeys(options, 0)
     for tr, va in folds:
         front = scaled_pca(sizes[-1], random_state).fit(F[tr])
+        scale = np.sqrt(front.named_steps["pca"].explained_variance_)
         P_tr, P_va = front.transform(F[tr]), front.transform(F[va])
-        for c in sizes:
-            model = clone(head).fit(P_tr[:, :c], y[tr])
-            knn = KNeighborsClassifier(n_neighbors=1).fit(model.transform(P_tr[:, :c]), y[tr])
-            correct[c] += int((knn.predict(model.transform(P_va[:, :c])) == y[va]).sum())
-    scores = {c: correct[c] / len(F) for c in sizes}
-    best = max(sizes, key=lambda c: (scores[c], -c))
+        for c, w in options:
+            A, B = (P_tr[:, :c] / scale[:c], P_va[:, :c] / scale[:c]) if w else (P_tr[:, :c], P_va[:, :c])
+            model = clone(head).fit(A, y[tr])
+            knn = KNeighborsClassifier(n_neighbors=1).fit(model.transform(A), y[tr])
+            correct[c, w] += int((knn.predict(model.transform(B)) == y[va]).sum())
+    scores = {option: correct[option] / len(F) for option in options}
+    best = max(options, key=lambda o: (scores[o], -o[0], -whiten.index(o[1])))
     return best, scores
 
 
@@ -120,6 +120,7 @@ class _SupervisedPCA(VectorBaseline):
     """Scaled PCA, its size chosen by inner cross-validation, followed by a supervised linear map."""
 
     supervised = True
+    whiten_options = (False,)
 
     def _head(self):  # pragma: no cover - abstract
         """The supervised map; its output size follows its input (n_components=None)."""
@@ -127,11 +128,16 @@ class _SupervisedPCA(VectorBaseline):
 
     def _fit_rows(self, F, y):
         cv = check_int(self.cv, "cv", minimum=2)
-        if not len(self.pca_grid) or any(check_int(g, "pca_grid entries") < 1 for g in self.pca_grid):
+        if np.ndim(self.pca_grid) != 1 or len(self.pca_grid) == 0:
             raise ValueError(f"pca_grid must be a non-empty list of positive integers, got {self.pca_grid!r}.")
+        for size in self.pca_grid:
+            check_int(size, "every pca_grid entry")
         seed = seed_of(self.random_state)
-        self.n_pca_, self.cv_scores_ = select_pca_size(F, y, self._head(), self.pca_grid, cv, seed)
-        self.pipeline_ = Pipeline(scaled_pca(self.n_pca_, seed).steps + [("head", self._head())]).fit(F, y)
+        (self.n_pca_, self.whiten_), self.cv_scores_ = select_front(
+            F, y, self._head(), self.pca_grid, self.whiten_options, cv, seed
+        )
+        front = scaled_pca(self.n_pca_, seed, self.whiten_)
+        self.pipeline_ = Pipeline(front.steps + [("head", self._head())]).fit(F, y)
         self.n_components_ = self.pipeline_.transform(F[:1]).shape[1]
 
     def _transform_rows(self, F):
@@ -140,7 +146,8 @@ class _SupervisedPCA(VectorBaseline):
 
 class LDABaseline(_SupervisedPCA):
     """PCA→LDA (Fisherfaces): standardise, PCA to a cross-validated size, then LDA to n_classes − 1
-    dimensions (1 for two classes). Held-out samples go through the fitted pipeline.
+    dimensions (1 for two classes). Held-out samples go through the fitted pipeline. Whitening is not
+    tried: LDA is invariant to it.
 
     Parameters
     ----------
@@ -164,9 +171,14 @@ class LDABaseline(_SupervisedPCA):
 
 
 class NCABaseline(_SupervisedPCA):
-    """PCA→NCA: standardise, PCA to a cross-validated size, then scikit-learn's Neighbourhood Components
-    Analysis (full-rank linear map, `init="auto"`, L-BFGS for at most `max_iter` iterations). Held-out
-    samples go through the fitted pipeline.
+    """PCA→NCA: standardise, PCA to a cross-validated size with or without whitening (also chosen by the
+    inner cross-validation), then scikit-learn's Neighbourhood Components Analysis (full-rank linear map,
+    `init="auto"`, L-BFGS for at most `max_iter` iterations). Held-out samples go through the fitted
+    pipeline.
+
+    NCA's soft neighbours are exp(−squared distance): unwhitened PCA scores of thousands of standardised
+    features lie so far apart that the assignment is already hard and NCA barely moves (LFW held-out 1-NN
+    0.57), while whitened scores let it learn (0.78); on Olivetti unwhitened scores are as good or better.
 
     Parameters
     ----------
@@ -178,6 +190,7 @@ class NCABaseline(_SupervisedPCA):
     """
 
     name = "nca"
+    whiten_options = (False, True)
 
     def __init__(self, pca_grid=PCA_GRID, cv=3, max_iter=50, random_state=0):
         self.pca_grid = pca_grid
