@@ -18,7 +18,10 @@ from norank.validation import check_X
 
 
 def check_stack(X, what: str = "X") -> np.ndarray:
-    """X as float64 (n, d1, ..., dk) or (n, d), read-only for the callers here; one clear error otherwise."""
+    """X as a float64 array (n, d1, ..., dk) or (n, d); one clear error otherwise.
+
+    A float64 input comes back as the caller's own array, so adapters never write into the result.
+    """
     checked, lazy = check_X(X, estimator_name="baseline")  # shape, dtype and finiteness checks
     source = np.asarray(X[:] if lazy else X)
     if source.dtype == object:

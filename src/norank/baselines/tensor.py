@@ -62,11 +62,12 @@ class _Decomposition(Baseline):
     def _transform(self, X):
         return X.reshape(len(X), -1) @ self.projector_
 
-    def _reconstruction_error(self, X) -> float:
-        """Relative Frobenius error of the fitted model on the training stack (for reports and tests)."""
-        approx = self.sample_factor_ @ self.loadings_
-        flat = X.reshape(len(X), -1)
-        return float(np.linalg.norm(flat - approx) / np.linalg.norm(flat))
+    def reconstruction_error(self, X) -> float:
+        """Relative Frobenius error ‖X − A_X · L‖ / ‖X‖ of samples rebuilt from their embedding A_X and the
+        fitted loadings L (the least-squares best for these factors, also for held-out samples)."""
+        Z = self.transform(X).astype(np.float64)
+        flat = np.asarray(X, dtype=np.float64).reshape(len(Z), -1)
+        return float(np.linalg.norm(flat - Z @ self.loadings_) / np.linalg.norm(flat))
 
 
 class CPBaseline(_Decomposition):
@@ -88,7 +89,8 @@ class CPBaseline(_Decomposition):
     ----------
     factors_ : list of (d_i, rank) arrays, the non-sample factors.
     sample_factor_ : (n_train, rank) array, tensorly's sample-mode factor times the CP weights.
-    projector_ : (d1·…·dk, rank) array, pinv(KR(factors_)ᵀ).
+    loadings_ : (rank, d1·…·dk) array, KR(factors_)ᵀ: a sample is rebuilt as its embedding · loadings_.
+    projector_ : (d1·…·dk, rank) array, pinv(loadings_).
     """
 
     def __init__(self, rank=10, n_iter_max=100, tol=_TOL, init="svd", random_state=0):
@@ -143,7 +145,8 @@ class TuckerBaseline(_Decomposition):
     core_ : core tensor of shape ranks_.
     factors_ : list of (d_i, r_i) arrays, the non-sample factors (orthonormal columns).
     sample_factor_ : (n_train, r_0) array.
-    projector_ : (d1·…·dk, r_0) array, pinv(G_(1) · (B ⊗ C ⊗ …)ᵀ).
+    loadings_ : (r_0, d1·…·dk) array, G_(1) · (B ⊗ C ⊗ …)ᵀ.
+    projector_ : (d1·…·dk, r_0) array, pinv(loadings_).
     """
 
     def __init__(self, rank=10, n_iter_max=100, tol=_TOL, init="svd", random_state=0):
