@@ -99,7 +99,7 @@ def test_report_has_groups_and_figures(tiny_run):
     out, _, _, _ = tiny_run
     text = (out / "report.md").read_text()
     assert "Unsupervised (label-blind)" in text and "Supervised (trained with labels)" in text
-    assert "*norank (supervised, reference)*" in text
+    assert "*norank (supervised, reference)*" in text and "**" in text
     assert "#### galaxy-hard: held-out" in text and "#### galaxy-hard: in-sample" in text
     assert (out / "figures" / "views_galaxy-hard.png").stat().st_size > 1000
     assert (out / "figures" / "bars_galaxy-hard.png").stat().st_size > 1000
@@ -205,3 +205,23 @@ def test_publish_writes_results_page(tiny_run, tmp_path):
     assert "(figures/views_galaxy-hard.png)" in text
     assert (tmp_path / "figures" / "views_galaxy-hard.png").is_file()
     assert main([str(tmp_path / "missing"), str(tmp_path)]) == 2
+
+
+def test_per_class_recall():
+    recall = P.per_class_recall([0, 0, 1, 1, 1, 2], [0, 1, 1, 1, 0, 2], np.array(["a", "b", "c"]))
+    assert recall == pytest.approx({"a": 0.5, "b": 2 / 3, "c": 1.0})
+
+
+def test_claims_table_reads_both_protocols():
+    def rec(method, protocol, ari, sil, seed=0):
+        return {"dataset": "abide", "method": method, "protocol": protocol, "seed": seed,
+                "split": "stratified" if protocol == "heldout" else "all",
+                "metrics": {"ari": ari, "silhouette": sil}, "fit_seconds": 1.0}
+
+    recs = [rec("norank", "insample", 0.9, 0.8), rec("norank", "heldout", 0.10, 0.05),
+            rec("norank", "heldout", 0.20, 0.07, seed=1), rec("cp_r5", "insample", 0.01, 0.0),
+            rec("tucker_r10", "insample", 0.015, 0.0), rec("cp_r5", "heldout", -0.01, 0.0),
+            rec("lda", "heldout", 0.12, 0.09)]
+    text = R.claims_table({"records": recs})
+    assert "| Silhouette, ABIDE | norank | 0.9932 | 0.800 | 0.060 ± 0.014 | 0.090 (lda) |" in text
+    assert "| ARI, ABIDE, CP/Tucker R ∈ {5,10,20} | cp/tucker | < 0.02 | max 0.015 (tucker_r10) | max -0.010 (cp_r5) | 0.120 (lda) |" in text

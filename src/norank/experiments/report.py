@@ -85,7 +85,7 @@ def by_method(records):
 
 
 def _digits(name, mean):
-    if name in ("calinski_harabasz",) or abs(mean) >= 100:
+    if abs(mean) >= 100:
         return 0
     if abs(mean) >= 10 or name in ("fit_seconds", "effective_rank"):
         return 1
