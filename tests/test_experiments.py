@@ -225,3 +225,20 @@ def test_claims_table_reads_both_protocols():
     text = R.claims_table({"records": recs})
     assert "| Silhouette, ABIDE | norank | 0.9932 | 0.800 | 0.060 ± 0.014 | 0.090 (lda) |" in text
     assert "| ARI, ABIDE, CP/Tucker R ∈ {5,10,20} | cp/tucker | < 0.02 | max 0.015 (tucker_r10) | max -0.010 (cp_r5) | 0.120 (lda) |" in text
+
+
+def test_table_bolds_each_family_on_its_own():
+    rows = [("cp_r5", {"ari": (0.01, 0, 1)}), ("cp_r10", {"ari": (0.02, 0, 1)}),
+            ("norank_dim16", {"ari": (0.50, 0, 1)}), ("norank_dim32", {"ari": (0.40, 0, 1)})]
+    text = R.table(rows, ["ari"], bold_rows=[{"cp_r5", "cp_r10"}, {"norank_dim16", "norank_dim32"}])
+    assert "| cp_r10 | **0.020** |" in text and "| cp_r5 | 0.010 |" in text
+    assert "| norank_dim16 | **0.500** |" in text and "| norank_dim32 | 0.400 |" in text
+
+
+def test_collapse_criterion_uses_spread_and_effective_rank():
+    def rec(spread, erank):
+        return {"metrics": {}, "diagnostics": {"final_embedding_spread": spread, "effective_rank": erank}}
+
+    assert R.collapsed_run(rec(0.03, 50.0))  # shrank to a point with isotropic residual noise
+    assert R.collapsed_run(rec(1.3, 1.2))  # spread out along a line
+    assert not R.collapsed_run(rec(1.3, 30.0))

@@ -45,6 +45,13 @@ PAPER_CLAIMS = (
     ("Continuity, LFW, metric learning", "lfw", NORANK, "continuity", 0.9236),
     ("ARI, ABIDE, metric learning (≈ 0.30)", "abide", NORANK, "ari", 0.30),
 )
+COLLAPSE_SPREAD = 0.1
+COLLAPSE_NOTE = (
+    "Collapse criterion: a final batch embedding spread (mean pairwise distance in the last epoch) below "
+    f"{COLLAPSE_SPREAD} means the embeddings shrank towards a point (spread-out points on the unit sphere "
+    "give about 1.4); an effective rank (exp entropy of the singular values of the centred test embedding) "
+    "below 2 means they lie on a line. The effective rank is scale-free, so a point collapse with "
+    "isotropic residual noise shows in the spread only.")
 CP_TUCKER = tuple(f"{f}_r{r}" for f in ("cp", "tucker") for r in (5, 10, 20))
 
 
@@ -107,22 +114,30 @@ def _rounded(stat, name):
 # -- markdown tables -----------------------------------------------------------------------------------
 def table(rows, columns, bold_rows=None, bold_columns=None, label="method"):
     """Markdown table. rows: [(label, {column: stat})]; bold the best of each column in `bold_columns`
-    among the rows whose labels are in `bold_rows` (all rows when None)."""
-    bold_rows = set(lbl for lbl, _ in rows) if bold_rows is None else set(bold_rows)
+    among the rows whose labels are in `bold_rows` (all rows when None). `bold_rows` may also be a list
+    of label sets, each marked on its own (one best per family)."""
+    if bold_rows is None:
+        families = [{lbl for lbl, _ in rows}]
+    elif bold_rows and all(isinstance(f, (set, frozenset)) for f in bold_rows):
+        families = list(bold_rows)
+    else:
+        families = [set(bold_rows)]
     bold_columns = set(columns) - {"fit_seconds"} if bold_columns is None else set(bold_columns)
-    best = {}
-    for c in bold_columns:
-        vals = [_rounded(stats.get(c), c) for lbl, stats in rows if lbl in bold_rows]
-        vals = [v for v in vals if v is not None]
-        if vals:
-            best[c] = min(vals) if c in LOWER_BETTER else max(vals)
+    best = {}  # (family index, column) -> best rounded value
+    for i, family in enumerate(families):
+        for c in bold_columns:
+            vals = [_rounded(stats.get(c), c) for lbl, stats in rows if lbl in family]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                best[i, c] = min(vals) if c in LOWER_BETTER else max(vals)
     lines = ["| " + " | ".join([label] + [SHORT.get(c, c) for c in columns]) + " |",
              "|" + "---|" * (len(columns) + 1)]
     for lbl, stats in rows:
+        family = next((i for i, f in enumerate(families) if lbl in f), None)
         cells = []
         for c in columns:
             text = fmt(stats.get(c), c)
-            if lbl in bold_rows and c in best and _rounded(stats.get(c), c) == best[c]:
+            if family is not None and (family, c) in best and _rounded(stats.get(c), c) == best[family, c]:
                 text = f"**{text}**"
             cells.append(text)
         lines.append("| " + " | ".join([lbl] + cells) + " |")
@@ -217,10 +232,10 @@ def rank_section(recs):
         groups = by_method(sel)
         rows = [(m, _stats(groups[m], cols)) for m in CP_TUCKER if m in groups]
         rows += [(m, _stats(groups[m], cols)) for m in groups if m.startswith(NORANK + "_dim")]
+        families = [{m for m in CP_TUCKER if m in groups}, {m for m in groups if m.startswith(NORANK + "_dim")}]
         out.append(f"#### {d}\n\n{_seeds_note(sel)}. CP/Tucker are label-blind, norank is supervised; "
-                   "bold marks the best within each family.\n\n"
-                   + table(rows, cols, bold_rows=[m for m in CP_TUCKER if m in groups], bold_columns=cols[:-1])
-                   + "\n\n" + table([r for r in rows if r[0].startswith(NORANK)], cols, bold_columns=cols[:-1]))
+                   "bold marks the best within each family (CP/Tucker; norank).\n\n"
+                   + table(rows, cols, bold_rows=families, bold_columns=cols[:-1]))
     return "\n\n".join(out)
 
 
@@ -229,9 +244,7 @@ def ablation_section(recs):
 
     cols = ["silhouette", "ari", "knn_accuracy", "map_at_r", "trustworthiness", "continuity",
             "final_embedding_spread", "effective_rank"]
-    out = ["Collapse criterion: a final batch embedding spread (mean pairwise distance) below 1e-3 is a "
-           "collapse to a point; an effective rank (exp entropy of the singular values of the test "
-           "embedding) below 2 is a collapse to a line."]
+    out = [COLLAPSE_NOTE]
     for d in sorted({r["dataset"] for r in recs}):
         sel = [r for r in recs if r["dataset"] == d]
         rows = _study_rows(sel, _variants(sel), cols, lambda v: ABLATION_LABELS.get(v, v))
@@ -245,21 +258,36 @@ def ablation_section(recs):
         if trip:
             spread = summarise(trip, "final_embedding_spread")
             erank = summarise(trip, "effective_rank")
-            collapsed = [r for r in trip if (value_of(r, "final_embedding_spread") or 1) < 1e-3
-                         or (value_of(r, "effective_rank") or 99) < 2]
+            collapsed = [r for r in trip if collapsed_run(r)]
             out.append(f"Triplet only on {d}: final spread {fmt(spread, 'x')}, effective rank "
                        f"{fmt(erank, 'effective_rank')}; collapsed in {len(collapsed)} of {len(trip)} seed(s).")
     return "\n\n".join(out)
 
 
+def collapsed_run(record) -> bool:
+    spread = value_of(record, "final_embedding_spread")
+    erank = value_of(record, "effective_rank")
+    return (spread is not None and spread < COLLAPSE_SPREAD) or (erank is not None and erank < 2)
+
+
+def _collapse_line(sel):
+    counts = []
+    for v in _variants(sel):
+        at = [r for r in sel if r["variant"] == v]
+        counts.append(f"{v} {sum(collapsed_run(r) for r in at)}/{len(at)}")
+    return "Collapsed runs (criterion above): " + ", ".join(counts) + "."
+
+
 def mining_section(recs):
-    cols = ["silhouette", "ari", "knn_accuracy", "map_at_r", "final_loss", "final_active_fraction", "fit_seconds"]
-    out = []
+    cols = ["silhouette", "ari", "knn_accuracy", "map_at_r", "final_loss", "final_active_fraction",
+            "final_embedding_spread", "effective_rank", "fit_seconds"]
+    out = [COLLAPSE_NOTE]
     for d in sorted({r["dataset"] for r in recs}):
         sel = [r for r in recs if r["dataset"] == d]
         rows = _study_rows(sel, _variants(sel), cols)
         out.append(f"#### {d}\n\n{_seeds_note(sel)}. Curves per epoch: figure `curves_mining_{d}.png`.\n\n"
                    + table(rows, cols, bold_columns=cols[:4], label="mining"))
+        out.append(_collapse_line(sel))
     return "\n\n".join(out)
 
 
@@ -330,7 +358,7 @@ def _best_baseline(recs, dataset, metric, exclude=()):
     best = None
     for m, rs in by_method(select(recs, dataset=dataset, protocol="heldout", split="stratified",
                                   study=None)).items():
-        if m == NORANK or m in exclude:
+        if m in (NORANK, "raw") or m in exclude:
             continue
         s = summarise(rs, metric)
         if s and (best is None or s[0] > best[1][0]):
@@ -413,6 +441,10 @@ def header(results):
         lines.append("\nSettings beyond the defaults (also given to the transformer baseline):\n")
     for d, s in special.items():
         lines.append(f"- {d}: {s['settings']}: {s['reason']}.")
+    if not meta.get("quick") and len(meta["seeds"]) < 5:
+        lines.append(f"\nThis run used {len(meta['seeds'])} held-out seed(s) {meta['seeds']} instead of the "
+                     "protocol's 5 (to fit the time available); with one seed the tables show no ± and "
+                     "differences between methods below the split-to-split spread are not meaningful.")
     if meta.get("quick"):
         lines.append(f"\nQuick run: norank and the transformer train for {meta['quick_epochs']} epochs; each "
                      f"dataset is capped at {meta['quick_max_samples']} samples (stratified); "
@@ -449,7 +481,8 @@ def render(results, figure_files=(), figure_dir="figures", with_claims=True):
     parts = [header(results)]
     if with_claims:
         parts.append("## Paper claims\n\nPaper values are in-sample. \"best baseline held-out\" is the baseline "
-                     "(norank excluded) with the highest held-out mean.\n\n" + claims_table(results))
+                     "with the highest held-out mean (norank, the method of the row and `raw` excluded: the "
+                     "raw input has trustworthiness and continuity 1 by definition).\n\n" + claims_table(results))
     parts.append(main_section(results))
     for study in results["meta"].get("studies", []):
         sel = select(results["records"], study=study)
