@@ -199,7 +199,10 @@ def test_publish_writes_results_page(tiny_run, tmp_path):
     from norank.experiments.publish import main
 
     out, _, _, _ = tiny_run
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "stale.png").write_bytes(b"old")
     assert main([str(out), str(tmp_path)]) == 0
+    assert not (tmp_path / "figures" / "stale.png").exists()
     text = (tmp_path / "results.md").read_text()
     assert "## Paper claims" in text and "| Silhouette, LFW | norank | 0.9752 |" in text
     assert "(figures/views_galaxy-hard.png)" in text

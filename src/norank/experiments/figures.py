@@ -51,7 +51,7 @@ def views(dataset, embeddings, path):
         ax.axis("off")
     fig.suptitle(f"{dataset}: held-out test embeddings (PCA to 2-D)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 

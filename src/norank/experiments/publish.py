@@ -1,7 +1,8 @@
 """`python -m norank.experiments.publish RUN_DIR DOCS_DIR`: a run folder → DOCS_DIR/results.md.
 
 The page holds the paper-claims table and the full report of the run, with the run's figures copied to
-DOCS_DIR/figures/. Nothing is recomputed: the page shows exactly the numbers in RUN_DIR/results.json.
+DOCS_DIR/figures/ (figures there that the run did not make are removed: that folder is generated).
+Nothing is recomputed: the page shows exactly the numbers in RUN_DIR/results.json.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def publish(run_dir, docs_dir) -> Path:
     figures = docs_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     names = sorted(p.name for p in (run_dir / "figures").glob("*.png")) if (run_dir / "figures").is_dir() else []
+    for old in figures.glob("*.png"):  # DOCS_DIR/figures holds generated figures only
+        if old.name not in names:
+            old.unlink()
     for name in names:
         shutil.copyfile(run_dir / "figures" / name, figures / name)
     text = report.render(results, names, figure_dir="figures")
