@@ -224,10 +224,12 @@ def test_claims_table_reads_both_protocols():
     recs = [rec("norank", "insample", 0.9, 0.8), rec("norank", "heldout", 0.10, 0.05),
             rec("norank", "heldout", 0.20, 0.07, seed=1), rec("cp_r5", "insample", 0.01, 0.0),
             rec("tucker_r10", "insample", 0.015, 0.0), rec("cp_r5", "heldout", -0.01, 0.0),
-            rec("lda", "heldout", 0.12, 0.09)]
+            rec("lda", "heldout", 0.12, 0.09),
+            {**rec("norank_collapse", "insample", 0.95, 0.9951), "study": "collapse", "variant": "collapse"}]
     text = R.claims_table({"records": recs})
-    assert "| Silhouette, ABIDE | norank | 0.9932 | 0.800 | 0.060 ± 0.014 | 0.090 (lda) |" in text
-    assert "| ARI, ABIDE, CP/Tucker R ∈ {5,10,20} | cp/tucker | < 0.02 | max 0.015 (tucker_r10) | max -0.010 (cp_r5) | 0.120 (lda) |" in text
+    assert "| Silhouette, ABIDE | norank | 0.9932 | 0.800 | 0.9951 | 0.060 ± 0.014 | 0.090 (lda) |" in text
+    assert ("| ARI, ABIDE, CP/Tucker R ∈ {5,10,20} | cp/tucker | < 0.02 | max 0.015 (tucker_r10) | – "
+            "| max -0.010 (cp_r5) | 0.120 (lda) |") in text
 
 
 def test_table_bolds_each_family_on_its_own():
@@ -245,3 +247,78 @@ def test_collapse_criterion_uses_spread_and_effective_rank():
     assert R.collapsed_run(rec(0.03, 50.0))  # shrank to a point with isotropic residual noise
     assert R.collapsed_run(rec(1.3, 1.2))  # spread out along a line
     assert not R.collapsed_run(rec(1.3, 30.0))
+
+
+def test_collapse_study_runs_both_protocols_and_reuses_the_defaults():
+    from norank.experiments import studies as S
+
+    jobs = S.study_jobs("collapse", ["olivetti", "digits"], [0, 1], set(M.all_methods()),
+                        protocols=["heldout", "insample"])
+    assert {j.dataset for j in jobs} == {"olivetti"}  # its preferred set; digits is not one
+    insample = [j for j in jobs if j.protocol == "insample"]
+    assert {(j.variant, j.seed, j.split) for j in insample} == {("defaults", 0, "all"), ("collapse", 0, "all")}
+    assert len([j for j in jobs if j.protocol == "heldout"]) == 4
+    defaults = next(j for j in jobs if j.variant == "defaults")
+    assert M.config_key(defaults.method, "olivetti", False, defaults.overrides) == M.config_key("norank", "olivetti", False, {})
+    collapse = next(j for j in jobs if j.variant == "collapse")
+    assert collapse.overrides["margin"] == 2.0 and collapse.overrides["distance"] == "euclidean"
+    only_insample = S.study_jobs("collapse", ["olivetti"], [0, 1], set(), protocols=["insample"])
+    assert {j.protocol for j in only_insample} == {"insample"} and len(only_insample) == 2
+
+
+def test_encoder_study_skips_non_image_data():
+    from norank.experiments import studies as S
+
+    jobs = S.study_jobs("encoder", ["abide", "crystal-hard"], [0], set(M.all_methods()))
+    assert {(j.dataset, j.overrides["encoder"]) for j in jobs} == {("crystal-hard", "mlp"), ("crystal-hard", "conv")}
+    assert S.study_jobs("encoder", ["abide"], [0], set(M.all_methods())) == []
+
+
+def test_collapse_and_encoder_sections_render():
+    def rec(variant, protocol, sil, seed=0, study="collapse"):
+        return {"dataset": "olivetti", "method": f"norank_{variant}", "protocol": protocol, "seed": seed,
+                "split": "all" if protocol == "insample" else "stratified", "study": study, "variant": variant,
+                "metrics": {"silhouette": sil, "ari": 0.5}, "fit_seconds": 2.0}
+
+    recs = [rec("defaults", "insample", 0.59), rec("collapse", "insample", 0.983), rec("defaults", "heldout", 0.39),
+            rec("collapse", "heldout", 0.41)]
+    text = R.collapse_section(recs)
+    assert "| collapse, in-sample | **0.983** |" in text and "| defaults, in-sample | 0.590 |" in text
+    assert "| collapse, held-out | **0.410** |" in text
+    enc = R.encoder_section([rec("mlp", "heldout", 0.3, study="encoder"), rec("conv", "heldout", 0.6, study="encoder")])
+    assert "| conv | **0.600** |" in enc
+
+
+def test_resume_keeps_finished_runs_and_runs_the_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(M, "QUICK_EPOCHS", 2)
+    monkeypatch.setattr(RUN, "QUICK_MAX_SAMPLES", 48)
+    args = dict(datasets=["galaxy-hard"], seeds=1, protocol="heldout", quick=True, studies=["none"])
+    first = RUN.run_reproduce(tmp_path, methods=["pca"], **args)
+    assert (tmp_path / "views" / "galaxy-hard__pca.npz").is_file()
+    fitted = []
+    real_make = M.make_method
+    monkeypatch.setattr(M, "make_method", lambda name, *a, **k: fitted.append(name) or real_make(name, *a, **k))
+    second = RUN.run_reproduce(tmp_path, methods=["pca", "lda"], resume=True, **args)
+    assert fitted == ["lda"]  # pca came from the first run
+    pca = [r for r in second["records"] if r["method"] == "pca"]
+    assert pca == [r for r in first["records"] if r["method"] == "pca"]
+    assert second["meta"]["resumed_records"] == 1
+    assert (tmp_path / "figures" / "views_galaxy-hard.png").is_file()
+    monkeypatch.setattr(M, "QUICK_EPOCHS", 2)
+    with pytest.raises(ValueError, match="quick"):
+        RUN.run_reproduce(tmp_path, methods=["pca"], resume=True, **{**args, "quick": False, "seeds": 1})
+
+
+def test_publish_merges_runs(tiny_run, tmp_path):
+    from norank.experiments.publish import main, merge
+
+    out, results, _, _ = tiny_run
+    other = {"meta": {**results["meta"], "datasets": ["digits"], "descriptions": {"digits": "digits"}},
+             "records": [{**r, "dataset": "digits"} for r in results["records"]]}
+    merged = merge([results, other])
+    assert merged["meta"]["datasets"] == ["galaxy-hard", "digits"]
+    assert len(merged["records"]) == 2 * len(results["records"])
+    with pytest.raises(ValueError, match="quick"):
+        merge([results, {**other, "meta": {**other["meta"], "quick": not results["meta"]["quick"]}}])
+    assert main([str(out), str(out), str(tmp_path)]) == 0
+    assert "galaxy-hard" in (tmp_path / "results.md").read_text()

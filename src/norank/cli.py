@@ -211,6 +211,7 @@ def reproduce(
     quick: bool = typer.Option(False, "--quick", help="Small, fast run: fewer seeds, epochs and studies."),
     data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR)."),
     studies: Optional[str] = typer.Option(None, help="Comma-separated studies to run (default: all; none for the main table only)."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the finished runs in --out and run only the missing ones."),
 ):
     """Run the paper's experiments under both protocols and write tables, a report and figures."""
     from norank.experiments import run_reproduce
@@ -219,7 +220,7 @@ def reproduce(
         raise CLIError(f"--protocol {protocol!r}: use heldout, insample or both.")
     split = lambda s: [v.strip() for v in s.split(",") if v.strip()] if s else None  # noqa: E731
     run_reproduce(out=out, datasets=split(datasets), methods=split(methods), seeds=seeds, protocol=protocol,
-                  quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv))
+                  quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv), resume=resume)
 
 
 def main(argv=None) -> None:

@@ -48,19 +48,27 @@ class MLPEncoder(nn.Module):
         return self.normalize(self.body(x))
 
 
+CONV_CHANNELS = (16, 32, 64, 128)
+
+
 class ConvEncoder(nn.Module):
-    """Two strided 3×3 conv blocks per hidden size, global average pooling, linear to the embedding."""
+    """Four strided 3×3 conv blocks with batch normalisation, global average pooling, then an MLP head
+    (`hidden_layer_sizes`) to the embedding.
+
+    Global pooling makes the features translation invariant, which is what lattice- and texture-like
+    images need (crystal-hard: 1-NN 0.91 vs 0.33 for the MLP over seeds 0-2); it loses the layout that
+    aligned faces carry, so the MLP stays the default (docs/defaults.md, "Encoder").
+    """
 
     def __init__(self, image_shape, hidden_layer_sizes, embedding_dim, dropout=0.0):
         super().__init__()
         self.image_shape = tuple(image_shape)
-        channels = [1, *[max(8, int(h) // 16) for h in hidden_layer_sizes]]
         blocks: list[nn.Module] = []
-        for c_in, c_out in zip(channels[:-1], channels[1:]):
-            blocks += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.ReLU()]
+        for c_in, c_out in zip((1, *CONV_CHANNELS[:-1]), CONV_CHANNELS):
+            blocks += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
         self.features = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = nn.Linear(channels[-1], embedding_dim)
+        self.head = nn.Sequential(*_mlp_layers([CONV_CHANNELS[-1], *hidden_layer_sizes, embedding_dim], dropout, False))
         self.normalize = Normalize()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -184,16 +184,21 @@ class ProxyAnchorLoss(nn.Module):
             raise ValueError(f"labels must lie in [0, {self.n_classes}); got range "
                              f"[{int(labels.min())}, {int(labels.max())}]. Remap them to 0..n_classes-1.")
         proxies = self.proxies.to(z.dtype)
-        cos = nn.functional.normalize(z, dim=1) @ nn.functional.normalize(proxies, dim=1).T  # (B, C)
-        is_pos = nn.functional.one_hot(labels, self.n_classes).bool()
-        pos_term = _log1p_sum_exp(-self.alpha * (cos - self.margin), is_pos)
-        neg_term = _log1p_sum_exp(self.alpha * (cos + self.margin), ~is_pos)
-        n_present = int(is_pos.any(dim=0).sum())
-        return pos_term.sum() / n_present + neg_term.sum() / self.n_classes
+        # (C, B): one contiguous row per class, so the per-class reductions run along memory.
+        cos = nn.functional.normalize(proxies, dim=1) @ nn.functional.normalize(z, dim=1).T
+        rows = torch.arange(len(labels), device=z.device)
+        # Positives: each sample has one, so only the classes present in the batch need a term.
+        present, slot = torch.unique(labels, return_inverse=True)
+        pos = torch.full((len(present), len(labels)), -math.inf, dtype=cos.dtype, device=z.device)
+        pos = pos.index_put((slot, rows), -self.alpha * (cos[labels, rows] - self.margin))
+        pos_term = _log1p_sum_exp(pos)
+        # Negatives: every class, every sample but its own class's entries.
+        neg = (self.alpha * (cos + self.margin)).index_put((labels, rows), torch.tensor(-math.inf, dtype=cos.dtype,
+                                                                                         device=z.device))
+        neg_term = _log1p_sum_exp(neg)
+        return pos_term.sum() / len(present) + neg_term.sum() / self.n_classes
 
 
-def _log1p_sum_exp(s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per column, ``log(1 + Σ_{rows in mask} exp(s))`` stably; 0 for a column with nothing in the mask."""
-    s = s.masked_fill(~mask, -math.inf)
-    s = torch.cat([s, torch.zeros_like(s[:1])], dim=0)
-    return torch.logsumexp(s, dim=0)
+def _log1p_sum_exp(s: torch.Tensor) -> torch.Tensor:
+    """Per row, ``log(1 + Σ exp(s))`` stably (entries of -inf drop out; a row of them gives 0)."""
+    return torch.logaddexp(torch.logsumexp(s, dim=1), torch.zeros((), dtype=s.dtype, device=s.device))

@@ -3,6 +3,9 @@
 Runs with the same model configuration, data, split and seed are computed once: a study variant equal to
 the main configuration (say embedding_dim at its default) reuses the main run, marked `"reused": true`.
 A run that raises is recorded with an `error` field and listed in the report instead of stopping the rest.
+Runs go seed by seed, so an interrupted run holds whole seeds; `resume=True` keeps the records already
+in `out/results.json` (same defaults and quick setting) and runs only the missing ones. The first seed's
+test embeddings are kept in `out/views/` for the 2-D figures.
 """
 
 from __future__ import annotations
@@ -130,16 +133,61 @@ def _run_job(job: S.Job, data, quick: bool) -> tuple[dict, np.ndarray | None, np
 
 
 def plan(datasets, methods, seeds, protocols, studies, sites, quick) -> list[S.Job]:
+    """Every run, seed by seed (stable within a seed), so a stopped run has whole seeds done."""
     jobs = S.main_jobs(datasets, methods, seeds, protocols, sites)
-    if "heldout" in protocols:
-        available = set(methods) | set(M.all_methods())
-        for study in studies:
-            jobs += S.study_jobs(study, datasets, seeds, available, quick)
-    return jobs
+    available = set(methods) | set(M.all_methods())
+    for study in studies:
+        jobs += S.study_jobs(study, datasets, seeds, available, quick, protocols)
+    return sorted(jobs, key=lambda j: seeds.index(j.seed))
+
+
+def _identity(dataset, method, protocol, seed, split, study, variant, train_fraction) -> tuple:
+    return (dataset, method, protocol, int(seed), split, study or "main", variant, float(train_fraction))
+
+
+def _job_identity(job: S.Job) -> tuple:
+    return _identity(job.dataset, job.method, job.protocol, job.seed, job.split, job.study, job.variant,
+                     job.train_fraction)
+
+
+def _record_identity(rec: dict) -> tuple:
+    return _identity(rec["dataset"], rec["method"], rec["protocol"], rec["seed"], rec["split"], rec.get("study"),
+                     rec.get("variant"), rec.get("train_fraction", 1.0))
+
+
+def _previous_records(out: Path, meta: dict) -> list[dict]:
+    """Successful records of an earlier run in `out` made with the same norank defaults and quick flag."""
+    path = out / "results.json"
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    for key in ("quick", "norank_defaults", "dataset_settings", "test_size"):
+        if json.dumps(old["meta"].get(key), sort_keys=True, default=str) != json.dumps(meta.get(key), sort_keys=True,
+                                                                                         default=str):
+            raise ValueError(f"{path} was made with another {key} ({old['meta'].get(key)!r}); resume needs the "
+                             "same settings: use another --out folder, or drop --resume to start over.")
+    return [r for r in old["records"] if "error" not in r]
+
+
+def _save_view(out: Path, dataset: str, method: str, Z, y) -> None:
+    folder = out / "views"
+    folder.mkdir(exist_ok=True)
+    np.savez_compressed(folder / f"{dataset}__{method}.npz", Z=np.asarray(Z, np.float32), y=np.asarray(y))
+
+
+def _load_views(out: Path, datasets, methods) -> dict:
+    views: dict[str, dict] = {}
+    for d in datasets:
+        for m in methods:
+            path = out / "views" / f"{d}__{m}.npz"
+            if path.is_file():
+                with np.load(path, allow_pickle=False) as f:
+                    views.setdefault(d, {})[m] = (f["Z"], f["y"])
+    return views
 
 
 def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", quick=False, data_dir=None,
-                  studies=None, command=""):
+                  studies=None, command="", resume=False):
     """Run the experiments and write `out/results.json`, `results.csv`, `report.md` and `figures/`.
 
     Parameters
@@ -151,6 +199,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     protocol : "heldout", "insample" or "both".
     quick : 1 seed, 15 norank epochs, at most 300 samples per dataset, no leave-site-out, fewer studies.
     studies : list of study names, ["none"] or [] for the main table only, None for all (--quick: a few).
+    resume : keep the successful records of an earlier run in `out` and run only the missing ones.
     Returns the results dict that was written to results.json.
     """
     from tqdm.auto import tqdm
@@ -203,12 +252,16 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
         "descriptions": {d: v["description"] for d, v in cache_data.items()},
         "study_datasets": {s: S.study_datasets(s, list(datasets), quick) for s in studies},
     }
+    previous = {_record_identity(r): r for r in _previous_records(out, meta)} if resume else {}
     results = {"meta": meta, "records": []}
     done: dict[tuple, dict] = {}
-    views: dict[str, dict] = {}
+    views: dict[str, dict] = _load_views(out, datasets, methods) if resume else {}
     last_write = time.perf_counter()
     bar = tqdm(jobs, desc="norank reproduce", unit="run", dynamic_ncols=True)
     for job in bar:
+        if _job_identity(job) in previous:
+            results["records"].append(previous[_job_identity(job)])
+            continue
         bar.set_postfix_str(f"{job.dataset} {job.method} {job.protocol} seed {job.seed}", refresh=False)
         key = (job.dataset, M.config_key(job.method, job.dataset, quick, job.overrides), job.protocol,
                job.seed, job.split, job.train_fraction)
@@ -230,6 +283,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
             if (Z is not None and job.study == "main" and job.protocol == "heldout" and job.split == "stratified"
                     and job.seed == seed_list[0]):
                 views.setdefault(job.dataset, {})[job.method] = (Z, y_scored)
+                _save_view(out, job.dataset, job.method, Z, y_scored)
         results["records"].append(record)
         if time.perf_counter() - last_write > 30:  # an interrupted run keeps what it has done
             _write_json(out / "results.json", results)
@@ -237,6 +291,8 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     bar.close()
     figure_files = figures.make_all(results, views, out / "figures")
     meta["wall_seconds"] = round(time.perf_counter() - started, 1)
+    if previous:
+        meta["resumed_records"] = sum(_job_identity(j) in previous for j in jobs)
     _write_json(out / "results.json", results)
     report.write_csv(results, out / "results.csv")
     (out / "report.md").write_text(report.render(results, figure_files, figure_dir="figures"))

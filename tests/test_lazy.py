@@ -1,0 +1,45 @@
+"""Row reads from inputs that stay on disk: the pread path must return exactly what indexing returns."""
+
+import numpy as np
+import pytest
+
+from norank.lazy import PageReleaser, take_rows
+
+
+@pytest.fixture
+def stack(tmp_path):
+    A = np.random.default_rng(0).normal(size=(600, 5, 7)).astype(np.float32)
+    np.save(tmp_path / "a.npy", A)
+    return A, np.load(tmp_path / "a.npy", mmap_mode="r")
+
+
+@pytest.mark.parametrize("view", [slice(None), slice(100, None), slice(None, None, 3), slice(5, 500, 2)])
+def test_scattered_rows_of_memmap_views_match_indexing(stack, view):
+    A, mm = stack
+    V = mm[view]
+    releaser = PageReleaser(V)
+    assert releaser.file is not None  # read from the file, not through the map
+    idx = np.random.default_rng(1).integers(0, len(V), 250)  # repeats and any order
+    got = take_rows(V, idx, releaser)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, A[view][idx])
+
+
+def test_offset_float64_memmap_is_read_and_converted(tmp_path):
+    B = np.random.default_rng(2).normal(size=(300, 9))
+    path = tmp_path / "b.bin"
+    w = np.memmap(path, dtype=np.float64, mode="w+", shape=B.shape, offset=12345)
+    w[:] = B
+    w.flush()
+    m = np.memmap(path, dtype=np.float64, mode="r", shape=B.shape, offset=12345)[7:]
+    idx = np.arange(0, 290, 4)
+    np.testing.assert_array_equal(take_rows(m, idx, PageReleaser(m)), B[7:][idx].astype(np.float32))
+
+
+def test_non_finite_rows_on_disk_are_refused(tmp_path):
+    A = np.ones((50, 4), np.float32)
+    A[17, 2] = np.nan
+    np.save(tmp_path / "n.npy", A)
+    mm = np.load(tmp_path / "n.npy", mmap_mode="r")
+    with pytest.raises(ValueError, match="NaN"):
+        take_rows(mm, np.array([3, 17]), PageReleaser(mm))
