@@ -15,6 +15,7 @@ from norank.mining import (
     all_triplets,
     batch_hard_triplets,
     hard_triplets,
+    margin_triplet_loss,
     margin_triplets,
     mine,
     semihard_triplets,
@@ -60,6 +61,35 @@ def test_margin_triplets_equal_pml(kind, power):
     theirs = TripletMarginMiner(margin=margin, type_of_triplets=kind, distance=distance)(z, labels)
     assert ours[0].numel() > 0
     _assert_same(ours, theirs)
+
+
+@pytest.mark.parametrize("budget", [None, 64])
+@pytest.mark.parametrize("kind", ["all", "hard", "semihard", "easy"])
+def test_fused_margin_loss_equals_pml_miner_and_loss(kind, budget, monkeypatch):
+    from pytorch_metric_learning.losses import TripletMarginLoss
+    from pytorch_metric_learning.reducers import MeanReducer
+
+    if budget:
+        monkeypatch.setattr(mining, "ELEMENT_BUDGET", budget)  # many blocks
+    z, labels = _batch(n_classes=6, per_class=5, singletons=2)
+    z_ours, z_theirs = z.clone().requires_grad_(), z.clone().requires_grad_()
+    distance = LpDistance(power=2, normalize_embeddings=False)  # z is unit-norm already; same graph as ours
+    loss, count = margin_triplet_loss(pairwise_distances(z_ours, squared=True), labels, 0.3, kind)
+    triplets = TripletMarginMiner(margin=0.3, type_of_triplets=kind, distance=distance)(z_theirs, labels)
+    theirs = TripletMarginLoss(margin=0.3, distance=distance, reducer=MeanReducer())(z_theirs, labels, triplets)
+    assert count == triplets[0].numel() > 0
+    torch.testing.assert_close(loss, theirs)
+    loss.backward()
+    theirs.backward()
+    torch.testing.assert_close(z_ours.grad, z_theirs.grad)
+
+
+def test_fused_margin_loss_without_triplets_is_a_zero_with_a_graph():
+    z = torch.nn.functional.normalize(torch.randn(4, 3, dtype=torch.float64), dim=1).requires_grad_()
+    loss, count = margin_triplet_loss(pairwise_distances(z, squared=True), torch.tensor([0, 0, 1, 1]), 10.0, "easy")
+    assert count == 0 and loss.item() == 0.0
+    loss.backward()
+    assert torch.count_nonzero(z.grad) == 0
 
 
 @pytest.mark.parametrize("power", [1, 2])

@@ -27,6 +27,7 @@ __all__ = [
     "all_triplets",
     "batch_hard_triplets",
     "hard_triplets",
+    "margin_triplet_loss",
     "margin_triplets",
     "mine",
     "semihard_triplets",
@@ -234,6 +235,38 @@ def margin_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.
         return inside
 
     return _select_triplets(dist, labels, keep)
+
+
+def margin_triplet_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, kind: str = "all"):
+    """Mining and loss in one pass: the mean of ``[d(a,p) + margin − d(a,n)]₊`` over the triplets that
+    :func:`margin_triplets` (``kind``) would return, and their number, without listing them.
+
+    Equal to ``triplet_margin_loss(dist, *margin_triplets(dist, labels, margin, kind), margin)`` (the
+    same triplet set and mean) with gradients to ``dist``; when only the loss is needed it skips writing
+    and gathering millions of (a, p, n) indices, the cost that bounds the listing miners. Returns
+    ``(loss, count)``; with no triplet the loss is a zero attached to ``dist``'s graph.
+    """
+    _check_inputs(dist, labels, margin)
+    if kind not in MARGIN_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, MARGIN_KINDS))}; got {kind!r}.")
+    anchors, positives, same, _ = _pairs(labels)
+    total, count = dist.reshape(-1)[:0].sum(), 0
+    for block in _blocks(anchors.shape[0], dist.shape[0]):
+        a, p = anchors[block], positives[block]
+        d_ap, d_an = dist[a, p][:, None], dist[a]
+        with torch.no_grad():
+            gap = (d_an - d_ap).masked_fill_(same[a], math.nan)  # NaN fails every comparison below
+            if kind == "easy":
+                keep = gap > margin
+            elif kind == "hard":
+                keep = gap <= min(0.0, margin)  # gap <= margin and gap <= 0 in one comparison
+            else:
+                keep = gap <= margin
+                if kind == "semihard":
+                    keep &= gap > 0
+        count += int(keep.sum())
+        total = total + torch.relu((d_ap + margin) - d_an).masked_fill(~keep, 0.0).sum()
+    return (total / count if count else total), count
 
 
 MINERS = {
