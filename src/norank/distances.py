@@ -59,7 +59,6 @@ def pairwise_distances(z: torch.Tensor, squared: bool = True) -> torch.Tensor:
     ``squared=False`` gives ``‖z_i − z_j‖`` with finite gradients everywhere.
     """
     _check_matrix("z", z)
-    d2 = _squared_between(z, z)
-    eye = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
-    d2 = torch.where(eye, torch.zeros_like(d2), d2)
+    # In place on a fresh result (clamp_min's backward reads its input, not its output): no B×B mask.
+    d2 = _squared_between(z, z).fill_diagonal_(0.0)
     return d2 if squared else _safe_sqrt(d2)
