@@ -184,21 +184,21 @@ class ProxyAnchorLoss(nn.Module):
             raise ValueError(f"labels must lie in [0, {self.n_classes}); got range "
                              f"[{int(labels.min())}, {int(labels.max())}]. Remap them to 0..n_classes-1.")
         proxies = self.proxies.to(z.dtype)
-        # (C, B): one contiguous row per class, so the per-class reductions run along memory.
-        cos = nn.functional.normalize(proxies, dim=1) @ nn.functional.normalize(z, dim=1).T
+        # α·cos as (C, B): α folded into the GEMM, one contiguous row per class for the reductions.
+        scaled = (self.alpha * nn.functional.normalize(proxies, dim=1)) @ nn.functional.normalize(z, dim=1).T
         rows = torch.arange(len(labels), device=z.device)
-        # Positives: each sample has one, so only the classes present in the batch need a term.
+        own = scaled[labels, rows]  # α·cos of each sample to its own proxy
+        # Positives: one per sample, so only the classes present in the batch need a term.
         present, slot = torch.unique(labels, return_inverse=True)
-        pos = torch.full((len(present), len(labels)), -math.inf, dtype=cos.dtype, device=z.device)
-        pos = pos.index_put((slot, rows), -self.alpha * (cos[labels, rows] - self.margin))
-        pos_term = _log1p_sum_exp(pos)
-        # Negatives: every class, every sample but its own class's entries.
-        neg = (self.alpha * (cos + self.margin)).index_put((labels, rows), torch.tensor(-math.inf, dtype=cos.dtype,
-                                                                                         device=z.device))
-        neg_term = _log1p_sum_exp(neg)
+        pos = torch.full((len(present), len(labels)), -math.inf, dtype=scaled.dtype, device=z.device)
+        pos_term = _log1p_sum_exp(pos.index_put((slot, rows), self.alpha * self.margin - own))
+        # Negatives: every class against every sample outside it. In place on the GEMM's result (its
+        # backward reads only the inputs), saving a (C, B) copy; log(1 + Σ exp(s + αδ)) per class.
+        neg = scaled.index_put_((labels, rows), torch.tensor(-math.inf, dtype=scaled.dtype, device=z.device))
+        neg_term = _log1p_sum_exp(neg, shift=self.alpha * self.margin)
         return pos_term.sum() / len(present) + neg_term.sum() / self.n_classes
 
 
-def _log1p_sum_exp(s: torch.Tensor) -> torch.Tensor:
-    """Per row, ``log(1 + Σ exp(s))`` stably (entries of -inf drop out; a row of them gives 0)."""
-    return torch.logaddexp(torch.logsumexp(s, dim=1), torch.zeros((), dtype=s.dtype, device=s.device))
+def _log1p_sum_exp(s: torch.Tensor, shift: float = 0.0) -> torch.Tensor:
+    """Per row, ``log(1 + Σ exp(s + shift))`` stably (entries of -inf drop out; a row of them gives 0)."""
+    return torch.logaddexp(torch.logsumexp(s, dim=1) + shift, torch.zeros((), dtype=s.dtype, device=s.device))
