@@ -322,3 +322,9 @@ def test_publish_merges_runs(tiny_run, tmp_path):
         merge([results, {**other, "meta": {**other["meta"], "quick": not results["meta"]["quick"]}}])
     assert main([str(out), str(out), str(tmp_path)]) == 0
     assert "galaxy-hard" in (tmp_path / "results.md").read_text()
+
+
+def test_main_tables_compare_methods_on_the_same_seeds():
+    recs = [{"method": m, "seed": s} for m in ("norank", "lda") for s in (0, 1)] + [{"method": "norank", "seed": 2}]
+    kept, dropped = R.complete_seeds(recs)
+    assert dropped == [2] and sorted({r["seed"] for r in kept}) == [0, 1] and len(kept) == 4

@@ -200,9 +200,22 @@ def main_section(results, datasets=None):
                          split=(lambda s: str(s).startswith("site:")) if split == "site" else split)
             if not sel:
                 continue
-            parts.append(f"#### {d}: {title}\n\n{_n_label(sel, protocol, split)}.\n\n"
+            sel, dropped = complete_seeds(sel)
+            note = (f" Seed(s) {dropped} left out: not every method has run on them yet." if dropped else "")
+            parts.append(f"#### {d}: {title}\n\n{_n_label(sel, protocol, split)}.{note}\n\n"
                          + grouped_tables(sel, main_columns(protocol)) + "\n")
     return "\n".join(parts)
+
+
+def complete_seeds(records):
+    """Records of the seeds on which every method present has run (methods are compared on the same
+    splits), and the seeds left out."""
+    methods = {r["method"] for r in records}
+    seeds = sorted({r["seed"] for r in records})
+    keep = [s for s in seeds if {r["method"] for r in records if r["seed"] == s} == methods]
+    if not keep:  # no seed has every method: keep all rather than show nothing
+        return records, []
+    return [r for r in records if r["seed"] in keep], [s for s in seeds if s not in keep]
 
 
 # -- studies -------------------------------------------------------------------------------------------
@@ -490,6 +503,13 @@ def header(results):
         lines.append(f"\nThis run used {len(meta['seeds'])} held-out seed(s) {meta['seeds']} instead of the "
                      "protocol's 5 (to fit the time available); with one seed the tables show no ± and "
                      "differences between methods below the split-to-split spread are not meaningful.")
+    present = {d: sorted({r["seed"] for r in select(results["records"], dataset=d, protocol="heldout",
+                                                     split="stratified", study=None)}) for d in meta["datasets"]}
+    if any(seeds != list(meta["seeds"]) for seeds in present.values()):
+        lines.append("\nNot every planned run is here (a run stopped before the end keeps whole seeds first; "
+                     "`--resume` completes it). Held-out seeds in each main table: "
+                     + "; ".join(f"{d} {seeds}" for d, seeds in present.items()) + ". Each table and study "
+                     "states the seeds it holds.")
     if meta.get("quick"):
         lines.append(f"\nQuick run: norank and the transformer train for {meta['quick_epochs']} epochs; each "
                      f"dataset is capped at {meta['quick_max_samples']} samples (stratified); "
