@@ -200,9 +200,11 @@ def test_publish_writes_results_page(tiny_run, tmp_path):
 
     out, _, _, _ = tiny_run
     (tmp_path / "figures").mkdir()
-    (tmp_path / "figures" / "stale.png").write_bytes(b"old")
+    (tmp_path / "figures" / "views_stale.png").write_bytes(b"old")
+    (tmp_path / "figures" / "readme_picture.png").write_bytes(b"keep")
     assert main([str(out), str(tmp_path)]) == 0
-    assert not (tmp_path / "figures" / "stale.png").exists()
+    assert not (tmp_path / "figures" / "views_stale.png").exists()
+    assert (tmp_path / "figures" / "readme_picture.png").read_bytes() == b"keep"
     text = (tmp_path / "results.md").read_text()
     assert "## Paper claims" in text and "| Silhouette, LFW | norank | 0.9752 |" in text
     assert "(figures/views_galaxy-hard.png)" in text

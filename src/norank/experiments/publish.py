@@ -1,7 +1,8 @@
 """`python -m norank.experiments.publish RUN_DIR [RUN_DIR ...] DOCS_DIR`: run folders → DOCS_DIR/results.md.
 
 The page holds the paper-claims table and the full report of the runs; DOCS_DIR/figures/ is redrawn from
-the runs' records and saved test embeddings (`RUN_DIR/views/`), and nothing else is kept there. Several run
+the runs' records and saved test embeddings (`RUN_DIR/views/`); earlier generated figures there are removed,
+other images are kept. Several run
 folders (say one per group of datasets, run side by side) are merged: their records are concatenated.
 Nothing is recomputed: the page shows exactly the numbers in the runs' results.json.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from norank.experiments import report
 
+GENERATED_PREFIXES = ("views_", "bars_", "curves_", "sample_efficiency_")
 USAGE = "usage: python -m norank.experiments.publish RUN_DIR [RUN_DIR ...] DOCS_DIR"
 
 
@@ -31,7 +33,8 @@ def merge(results: list[dict]) -> dict:
         meta[key] = {k: v for r in results for k, v in r["meta"].get(key, {}).items()}
     if len(results) > 1:
         meta["command"] = " ; ".join(r["meta"].get("command", "") for r in results)
-        meta["wall_seconds"] = max(r["meta"].get("wall_seconds") or 0 for r in results)
+        walls = [r["meta"].get("wall_seconds") for r in results]
+        meta["wall_seconds"] = max(walls) if all(walls) else None  # None: a run stopped before the end
     return {"meta": meta, "records": [rec for r in results for rec in r["records"]]}
 
 
@@ -55,8 +58,9 @@ def publish(*dirs) -> Path:
     results = merge(loaded)
     figures = docs_dir / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    for old in figures.glob("*.png"):  # DOCS_DIR/figures holds generated figures only
-        old.unlink()
+    for old in figures.glob("*.png"):  # stale figures of earlier runs go; other images (the README's) stay
+        if old.name.startswith(GENERATED_PREFIXES):
+            old.unlink()
     names = F.make_all(results, views, figures)  # drawn from the runs' records and saved test embeddings
     text = report.render(results, names, figure_dir="figures")
     runs = " ".join(str(d) for d in run_dirs)

@@ -478,7 +478,8 @@ def header(results):
         "# norank experiments",
         "",
         f"Command: `{meta.get('command') or 'run_reproduce(...)'}`; date {meta['date']}; "
-        f"wall time {meta.get('wall_seconds', '?')} s; quick: {meta['quick']}.",
+        + (f"wall time {meta['wall_seconds']} s" if meta.get("wall_seconds") else "stopped before the end")
+        + f"; quick: {meta['quick']}.",
         f"Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPU(s).",
         "",
@@ -503,8 +504,9 @@ def header(results):
         lines.append(f"\nThis run used {len(meta['seeds'])} held-out seed(s) {meta['seeds']} instead of the "
                      "protocol's 5 (to fit the time available); with one seed the tables show no ± and "
                      "differences between methods below the split-to-split spread are not meaningful.")
-    present = {d: sorted({r["seed"] for r in select(results["records"], dataset=d, protocol="heldout",
-                                                     split="stratified", study=None)}) for d in meta["datasets"]}
+    present = {d: sorted({r["seed"] for r in complete_seeds(select(results["records"], dataset=d, protocol="heldout",
+                                                                   split="stratified", study=None))[0]})
+               for d in meta["datasets"]}
     if any(seeds != list(meta["seeds"]) for seeds in present.values()):
         lines.append("\nNot every planned run is here (a run stopped before the end keeps whole seeds first; "
                      "`--resume` completes it). Held-out seeds in each main table: "
