@@ -44,7 +44,7 @@ def publish(*dirs) -> Path:
         raise ValueError(USAGE)
     run_dirs, docs_dir = [Path(d) for d in dirs[:-1]], Path(dirs[-1])
     from norank.experiments import figures as F
-    from norank.experiments.run import _load_views
+    from norank.experiments.run import load_views
 
     loaded, views = [], {}
     for run_dir in run_dirs:
@@ -53,7 +53,7 @@ def publish(*dirs) -> Path:
             raise ValueError(f"{source} does not exist; run `norank reproduce --out {run_dir}` first.")
         loaded.append(json.loads(source.read_text()))
         meta = loaded[-1]["meta"]
-        for d, per in _load_views(run_dir, meta.get("datasets", []), meta.get("methods", [])).items():
+        for d, per in load_views(run_dir, meta.get("datasets", []), meta.get("methods", [])).items():
             views.setdefault(d, {}).update(per)
     results = merge(loaded)
     figures = docs_dir / "figures"

@@ -175,7 +175,7 @@ def _save_view(out: Path, dataset: str, method: str, Z, y) -> None:
     np.savez_compressed(folder / f"{dataset}__{method}.npz", Z=np.asarray(Z, np.float32), y=np.asarray(y))
 
 
-def _load_views(out: Path, datasets, methods) -> dict:
+def load_views(out: Path, datasets, methods) -> dict:
     views: dict[str, dict] = {}
     for d in datasets:
         for m in methods:
@@ -255,7 +255,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     previous = {_record_identity(r): r for r in _previous_records(out, meta)} if resume else {}
     results = {"meta": meta, "records": []}
     done: dict[tuple, dict] = {}
-    views: dict[str, dict] = _load_views(out, datasets, methods) if resume else {}
+    views: dict[str, dict] = load_views(out, datasets, methods) if resume else {}
     last_write = time.perf_counter()
     bar = tqdm(jobs, desc="norank reproduce", unit="run", dynamic_ncols=True)
     for job in bar:
