@@ -210,6 +210,23 @@ def all_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
     return _select_triplets(dist, labels, lambda d_ap, d_an: d_an < d_ap + margin)
 
 
+def _check_kind(kind: str) -> None:
+    if kind not in MARGIN_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, MARGIN_KINDS))}; got {kind!r}.")
+
+
+def _margin_keep(gap: torch.Tensor, margin: float, kind: str) -> torch.Tensor:
+    """TripletMarginMiner's sets on ``gap = d(a,n) − d(a,p)``; NaN (not a negative) fails every test."""
+    if kind == "easy":
+        return gap > margin
+    if kind == "hard":
+        return gap <= min(0.0, margin)  # gap <= margin and gap <= 0 in one comparison
+    keep = gap <= margin
+    if kind == "semihard":
+        keep &= gap > 0
+    return keep
+
+
 @torch.no_grad()
 def margin_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, kind: str = "all"):
     """The triplet sets of pytorch-metric-learning's ``TripletMarginMiner(margin, type_of_triplets=kind)``.
@@ -220,19 +237,10 @@ def margin_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.
     comparisons; training uses the miners in :data:`MINERS`.
     """
     _check_inputs(dist, labels, margin)
-    if kind not in MARGIN_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, MARGIN_KINDS))}; got {kind!r}.")
+    _check_kind(kind)
 
     def keep(d_ap, d_an):
-        gap = d_an.sub_(d_ap)  # d_an is a fresh block, free to overwrite: one temporary fewer
-        if kind == "easy":
-            return gap > margin
-        inside = gap <= margin
-        if kind == "hard":
-            inside &= gap <= 0
-        elif kind == "semihard":
-            inside &= gap > 0
-        return inside
+        return _margin_keep(d_an.sub_(d_ap), margin, kind)  # d_an is a fresh block, free to overwrite
 
     return _select_triplets(dist, labels, keep)
 
@@ -247,23 +255,14 @@ def margin_triplet_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float 
     ``(loss, count)``; with no triplet the loss is a zero attached to ``dist``'s graph.
     """
     _check_inputs(dist, labels, margin)
-    if kind not in MARGIN_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, MARGIN_KINDS))}; got {kind!r}.")
+    _check_kind(kind)
     anchors, positives, same, _ = _pairs(labels)
     total, count = dist.reshape(-1)[:0].sum(), 0
     for block in _blocks(anchors.shape[0], dist.shape[0]):
         a, p = anchors[block], positives[block]
         d_ap, d_an = dist[a, p][:, None], dist[a]
         with torch.no_grad():
-            gap = (d_an - d_ap).masked_fill_(same[a], math.nan)  # NaN fails every comparison below
-            if kind == "easy":
-                keep = gap > margin
-            elif kind == "hard":
-                keep = gap <= min(0.0, margin)  # gap <= margin and gap <= 0 in one comparison
-            else:
-                keep = gap <= margin
-                if kind == "semihard":
-                    keep &= gap > 0
+            keep = _margin_keep((d_an - d_ap).masked_fill_(same[a], math.nan), margin, kind)
         count += int(keep.sum())
         total = total + torch.relu((d_ap + margin) - d_an).masked_fill(~keep, 0.0).sum()
     return (total / count if count else total), count

@@ -1,9 +1,9 @@
 """`python -m norank.experiments.publish RUN_DIR [RUN_DIR ...] DOCS_DIR`: run folders → DOCS_DIR/results.md.
 
-The page holds the paper-claims table and the full report of the runs; DOCS_DIR/figures/ is redrawn from
-the runs' records and saved test embeddings (`RUN_DIR/views/`); earlier generated figures there are removed,
-other images are kept. Several run
-folders (say one per group of datasets, run side by side) are merged: their records are concatenated.
+The page holds the paper-claims table and the full report of the runs. Several run folders (say one per
+group of datasets, run side by side) are merged: their records are concatenated. DOCS_DIR/figures/ is
+redrawn from the runs' records and saved test embeddings (`RUN_DIR/views/`); earlier generated figures
+there are removed, other images (the README's) are kept.
 Nothing is recomputed: the page shows exactly the numbers in the runs' results.json.
 """
 
@@ -21,11 +21,13 @@ USAGE = "usage: python -m norank.experiments.publish RUN_DIR [RUN_DIR ...] DOCS_
 
 def merge(results: list[dict]) -> dict:
     """One results dict from several runs: records concatenated, lists in meta united in order."""
+    from norank.experiments.run import differing_setting
+
     first = results[0]
     for other in results[1:]:
-        for key in ("quick", "norank_defaults", "test_size"):
-            if json.dumps(other["meta"].get(key), sort_keys=True) != json.dumps(first["meta"].get(key), sort_keys=True):
-                raise ValueError(f"the runs differ in {key}; only runs made with the same settings can be merged.")
+        key = differing_setting(first["meta"], other["meta"], ("quick", "norank_defaults", "test_size"))
+        if key:
+            raise ValueError(f"the runs differ in {key}; only runs made with the same settings can be merged.")
     meta = dict(first["meta"])
     for key in ("datasets", "methods", "studies", "seeds", "protocols"):
         meta[key] = list(dict.fromkeys(v for r in results for v in r["meta"].get(key, [])))

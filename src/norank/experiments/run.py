@@ -161,12 +161,19 @@ def _previous_records(out: Path, meta: dict) -> list[dict]:
     if not path.is_file():
         return []
     old = json.loads(path.read_text())
-    for key in ("quick", "norank_defaults", "dataset_settings", "test_size"):
-        if json.dumps(old["meta"].get(key), sort_keys=True, default=str) != json.dumps(meta.get(key), sort_keys=True,
-                                                                                         default=str):
-            raise ValueError(f"{path} was made with another {key} ({old['meta'].get(key)!r}); resume needs the "
-                             "same settings: use another --out folder, or drop --resume to start over.")
+    key = differing_setting(old["meta"], meta, ("quick", "norank_defaults", "dataset_settings", "test_size"))
+    if key:
+        raise ValueError(f"{path} was made with another {key} ({old['meta'].get(key)!r}); resume needs the "
+                         "same settings: use another --out folder, or drop --resume to start over.")
     return [r for r in old["records"] if "error" not in r]
+
+
+def differing_setting(meta_a: dict, meta_b: dict, keys) -> str | None:
+    """The first of `keys` whose value differs between two runs' meta, or None."""
+    def text(meta, key):
+        return json.dumps(meta.get(key), sort_keys=True, default=str)
+
+    return next((k for k in keys if text(meta_a, k) != text(meta_b, k)), None)
 
 
 def _save_view(out: Path, dataset: str, method: str, Z, y) -> None:
