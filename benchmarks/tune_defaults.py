@@ -28,7 +28,8 @@ def score(Ztr, ytr, Zte, yte, seed):
     return acc, adjusted_rand_score(yte, lab)
 
 def run(name, params, seeds=(0,)):
-    """Mean (1-NN accuracy, ARI, fit seconds) over seeds; params may name a baseline: {"baseline": "lda"}."""
+    """Mean (1-NN accuracy, ARI, fit seconds) over seeds; params may name a baseline: {"baseline": "lda"},
+    with further keywords for it ({"baseline": "transformer", "epochs": 50})."""
     X, y = data(name)
     out = []
     for s in seeds:
@@ -36,7 +37,8 @@ def run(name, params, seeds=(0,)):
         if "baseline" in params:
             from norank.baselines import make_baseline
 
-            est = make_baseline(params["baseline"], random_state=s)
+            rest = {k: v for k, v in params.items() if k != "baseline"}
+            est = make_baseline(params["baseline"], random_state=s, **rest)
         else:
             est = NoRankEmbedder(random_state=s, **params)
         t = time.time()

@@ -213,9 +213,10 @@ def test_transform_before_fit():
         NoRankEmbedder().transform(np.zeros((3, 4)))
 
 
-def test_non_finite_loss_stops_with_the_likely_cause(blobs):
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_non_finite_loss_stops_with_the_likely_cause(blobs, optimizer):
     X, y = blobs
-    est = NoRankEmbedder(**{**FAST, "learning_rate": 1e38, "schedule": "constant"})
+    est = NoRankEmbedder(**{**FAST, "learning_rate": 1e38, "schedule": "constant", "optimizer": optimizer})
     with pytest.raises(NonFiniteLossError, match="learning rate"):
         est.fit(X, y)
 

@@ -272,7 +272,7 @@ def test_encoder_study_skips_non_image_data():
     from norank.experiments import studies as S
 
     jobs = S.study_jobs("encoder", ["abide", "crystal-hard"], [0], set(M.all_methods()))
-    assert {(j.dataset, j.overrides["encoder"]) for j in jobs} == {("crystal-hard", "mlp"), ("crystal-hard", "conv")}
+    assert {(j.dataset, j.overrides["encoder"]) for j in jobs} == {("crystal-hard", e) for e in ("auto", "mlp", "conv")}
     assert S.study_jobs("encoder", ["abide"], [0], set(M.all_methods())) == []
 
 
@@ -287,8 +287,11 @@ def test_collapse_and_encoder_sections_render():
     text = R.collapse_section(recs)
     assert "| collapse, in-sample | **0.983** |" in text and "| defaults, in-sample | 0.590 |" in text
     assert "| collapse, held-out | **0.410** |" in text
-    enc = R.encoder_section([rec("mlp", "heldout", 0.3, study="encoder"), rec("conv", "heldout", 0.6, study="encoder")])
-    assert "| conv | **0.600** |" in enc
+    auto = [{**rec("auto", "heldout", 0.6, seed=s, study="encoder"), "diagnostics": {"encoder": e}}
+            for s, e in enumerate(["conv", "conv", "mlp"])]
+    enc = R.encoder_section([rec("mlp", "heldout", 0.3, study="encoder"), rec("conv", "heldout", 0.6, study="encoder"), *auto])
+    assert "| conv | **0.600** |" in enc and "| mlp | 0.300 |" in enc
+    assert "`auto` chose conv in 2 seed(s), mlp in 1 seed(s)" in enc
 
 
 def test_resume_keeps_finished_runs_and_runs_the_missing(tmp_path, monkeypatch):
@@ -309,6 +312,24 @@ def test_resume_keeps_finished_runs_and_runs_the_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(M, "QUICK_EPOCHS", 2)
     with pytest.raises(ValueError, match="quick"):
         RUN.run_reproduce(tmp_path, methods=["pca"], resume=True, **{**args, "quick": False, "seeds": 1})
+
+
+def test_resume_after_a_defaults_change_keeps_only_independent_baselines(tmp_path, monkeypatch):
+    monkeypatch.setattr(M, "QUICK_EPOCHS", 2)
+    monkeypatch.setattr(RUN, "QUICK_MAX_SAMPLES", 48)
+    args = dict(datasets=["galaxy-hard"], seeds=1, protocol="heldout", quick=True, studies=["none"],
+                methods=["pca", "transformer"])
+    RUN.run_reproduce(tmp_path, **args)
+    path = tmp_path / "results.json"
+    old = json.loads(path.read_text())
+    old["meta"]["norank_defaults"]["margin"] = 123.0  # as if written under other defaults
+    path.write_text(json.dumps(old))
+    fitted = []
+    real_make = M.make_method
+    monkeypatch.setattr(M, "make_method", lambda name, *a, **k: fitted.append(name) or real_make(name, *a, **k))
+    again = RUN.run_reproduce(tmp_path, resume=True, **args)
+    assert fitted == ["transformer"]
+    assert again["meta"]["resumed_records"] == 1
 
 
 def test_publish_merges_runs(tiny_run, tmp_path):

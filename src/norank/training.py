@@ -105,7 +105,9 @@ def _fingerprint(est, X, codes) -> str:
     return digest.hexdigest()
 
 
-def train(est, X, codes: np.ndarray, counts: np.ndarray, *, lazy: bool) -> TrainResult:
+def train(est, X, codes: np.ndarray, counts: np.ndarray, *, lazy: bool, encoder: str | None = None) -> TrainResult:
+    """Train `est`'s model on X; `encoder` names the encoder to build when it differs from `est.encoder`
+    (the kind that encoder="auto" resolved to)."""
     device = resolve_device(est.device)
     seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
     rank, world = distributed.world()
@@ -139,7 +141,7 @@ def train(est, X, codes: np.ndarray, counts: np.ndarray, *, lazy: bool) -> Train
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
         encoder = build_encoder(
-            est.encoder, pre.n_features_, pre.input_shape_, tuple(np.atleast_1d(est.hidden_layer_sizes)),
+            encoder or est.encoder, pre.n_features_, pre.input_shape_, tuple(np.atleast_1d(est.hidden_layer_sizes)),
             est.embedding_dim, est.dropout, est.layer_norm,
         ).to(device)
         head = ProjectionHead(est.embedding_dim).to(device) if est.projection_head else None
@@ -192,7 +194,12 @@ def train(est, X, codes: np.ndarray, counts: np.ndarray, *, lazy: bool) -> Train
                     raise NonFiniteLossError(_non_finite_message(values, epoch))
                 opt.zero_grad(set_to_none=True)
                 total.backward()
-                opt.step()
+                try:
+                    opt.step()
+                except RuntimeError as exc:  # Adam's step size overflows float32 before any NaN shows
+                    if "overflow" not in str(exc):
+                        raise
+                    raise NonFiniteLossError(_non_finite_message(values, epoch)) from None
                 state["step"] += 1
                 n_steps += 1
                 for k, v in values.items():

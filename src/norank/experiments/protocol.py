@@ -127,6 +127,8 @@ def score(model, X, y, train, test, protocol: str, supervised: bool, seed: int, 
         recall = per_class_recall(y_te, pred, names)
     history = getattr(model, "history_", None) or getattr(getattr(model, "embedder_", None), "history_", None)
     diagnostics = {"effective_rank": effective_rank(Z)}
+    if getattr(model, "encoder_kind_", None):
+        diagnostics["encoder"] = model.encoder_kind_  # what encoder="auto" chose
     if history and history.get("embedding_spread"):
         diagnostics["final_loss"] = float(history["loss"][-1])
         diagnostics["final_embedding_spread"] = float(history["embedding_spread"][-1])

@@ -10,7 +10,7 @@ unsupervised group for reference only (never bold there).
 from __future__ import annotations
 
 import csv
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 
@@ -393,12 +393,17 @@ def collapse_section(recs):
 
 def encoder_section(recs):
     cols = ["silhouette", "ari", "knn_accuracy", "map_at_r", "trustworthiness", "fit_seconds"]
-    out = ["`mlp` is the default (the main runs); `conv` is `encoder=\"conv\"` (strided conv blocks with batch "
-           "normalisation, global average pooling, then the MLP head), everything else unchanged."]
+    out = ["`auto` is the default (the main runs): it trains the MLP and the conv encoder on 75 % of a "
+           "training subsample, keeps the one with the better 1-NN accuracy on the other 25 %, and trains "
+           "that one on the whole training set. `mlp` and `conv` fix the encoder (`conv`: strided conv "
+           "blocks with batch normalisation, global average pooling, then the MLP head); everything else "
+           "is unchanged."]
     for d in sorted({r["dataset"] for r in recs}):
         sel = [r for r in recs if r["dataset"] == d]
         rows = _study_rows(sel, _variants(sel), cols)
-        out.append(f"#### {d}\n\n{_seeds_note(sel)}.\n\n" + table(rows, cols, bold_columns=cols[:-1], label="encoder"))
+        chosen = Counter(value_of(r, "encoder") for r in sel if r.get("variant") == "auto" and value_of(r, "encoder"))
+        note = ("; `auto` chose " + ", ".join(f"{k} in {n} seed(s)" for k, n in sorted(chosen.items()))) if chosen else ""
+        out.append(f"#### {d}\n\n{_seeds_note(sel)}{note}.\n\n" + table(rows, cols, bold_columns=cols[:-1], label="encoder"))
     return "\n\n".join(out)
 
 

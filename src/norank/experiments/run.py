@@ -4,7 +4,8 @@ Runs with the same model configuration, data, split and seed are computed once: 
 the main configuration (say embedding_dim at its default) reuses the main run, marked `"reused": true`.
 A run that raises is recorded with an `error` field and listed in the report instead of stopping the rest.
 Runs go seed by seed, so an interrupted run holds whole seeds; `resume=True` keeps the records already
-in `out/results.json` (same defaults and quick setting) and runs only the missing ones. The first seed's
+in `out/results.json` (same quick setting) and runs only the missing ones; if norank's defaults changed
+since, only the baselines that do not use them are kept. The first seed's
 test embeddings are kept in `out/views/` for the 2-D figures.
 """
 
@@ -156,16 +157,25 @@ def _record_identity(rec: dict) -> tuple:
 
 
 def _previous_records(out: Path, meta: dict) -> list[dict]:
-    """Successful records of an earlier run in `out` made with the same norank defaults and quick flag."""
+    """Successful records of an earlier run in `out` with the same quick flag and split size.
+
+    When only norank's defaults (or dataset settings) changed, the baselines that do not use them are
+    kept and norank and the transformer baseline are run again."""
     path = out / "results.json"
     if not path.is_file():
         return []
     old = json.loads(path.read_text())
-    key = differing_setting(old["meta"], meta, ("quick", "norank_defaults", "dataset_settings", "test_size"))
+    key = differing_setting(old["meta"], meta, ("quick", "test_size"))
     if key:
         raise ValueError(f"{path} was made with another {key} ({old['meta'].get(key)!r}); resume needs the "
                          "same settings: use another --out folder, or drop --resume to start over.")
-    return [r for r in old["records"] if "error" not in r]
+    records = [r for r in old["records"] if "error" not in r]
+    changed = differing_setting(old["meta"], meta, ("norank_defaults", "dataset_settings"))
+    if changed:
+        records = [r for r in records if not M.uses_norank_settings(r["method"])]
+        print(f"{path}: norank's {changed} changed since it was written; keeping its {len(records)} runs of "
+              "baselines that do not use them, running norank and the transformer again.")
+    return records
 
 
 def differing_setting(meta_a: dict, meta_b: dict, keys) -> str | None:
@@ -244,7 +254,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     sites = {} if quick else {d: [s for s, _, _ in P.site_splits(v["meta"]["site"], S.N_SITES)]
                               for d, v in cache_data.items() if "site" in v["meta"]}
     jobs = plan(datasets, methods, seed_list, protocols, studies, sites, quick)
-    if any(M.is_norank(j.method) or j.method == "transformer" for j in jobs):
+    if any(M.uses_norank_settings(j.method) for j in jobs):
         _warm_up()
 
     meta = {
