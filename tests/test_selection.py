@@ -80,3 +80,9 @@ def test_saved_auto_model_rebuilds_the_chosen_encoder(digit_images, tmp_path):
     loaded = NoRankEmbedder.load(est.save(tmp_path / "m"))
     assert loaded.encoder_kind_ == est.encoder_kind_ and loaded.encoder_selection_ == est.encoder_selection_
     np.testing.assert_allclose(loaded.transform(X), est.transform(X), atol=1e-6)
+
+
+def test_all_singleton_classes_leave_nothing_to_score():
+    X = np.random.default_rng(0).random((5, 4, 4))
+    kind, scores = selection.select_encoder(NoRankEmbedder(**FAST), X, np.arange(5))
+    assert kind == "mlp" and scores == {"mlp": None, "conv": None}

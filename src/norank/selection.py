@@ -66,6 +66,8 @@ def select_encoder(est, X, codes: np.ndarray) -> tuple[str, dict]:
         return candidates[0], {candidates[0]: None}
     seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
     fit_idx, score_idx = selection_split(codes, np.random.default_rng(seed))
+    if len(score_idx) == 0:  # every class is a singleton: nothing to score on
+        return candidates[0], {k: None for k in candidates}
     X_fit, X_score = X[fit_idx], X[score_idx]
     scores = {}
     for kind in candidates:
@@ -76,4 +78,10 @@ def select_encoder(est, X, codes: np.ndarray) -> tuple[str, dict]:
                                                   trial.transform(X_score), codes[score_idx])
     # Ties go to the first candidate, the cheaper MLP.
     best = max(candidates, key=lambda k: (scores[k], -candidates.index(k)))
+    if est.verbose:
+        from norank import distributed
+
+        if distributed.is_main_process():
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+            print(f"norank encoder='auto': 1-NN accuracy on the selection split: {shown}; training {best}")
     return best, scores
