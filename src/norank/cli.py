@@ -141,8 +141,9 @@ def _fit_command():
         if distributed.is_main_process():
             est.save(out)
             h = est.history_
-            typer.echo(f"fitted {len(y)} samples in {est.n_epochs_} epochs (final loss {h['loss'][-1]:.4f}, "
-                       f"active anchors {h['active_fraction'][-1]:.2f}); model saved to {out}")
+            typer.echo(f"fitted {len(y)} samples with the {est.encoder_kind_} encoder in {est.n_epochs_} epochs "
+                       f"(final loss {h['loss'][-1]:.4f}, active anchors {h['active_fraction'][-1]:.2f}); "
+                       f"model saved to {out}")
         distributed.teardown()
 
     fit.__signature__ = inspect.Signature(params)

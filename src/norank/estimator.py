@@ -34,8 +34,9 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     triplet loss on mined triplets, optionally plus decorrelation (diversity), uniformity and geometry
     penalties. No rank is chosen: the embedding size only bounds the capacity. The defaults were chosen
     by held-out measurement (docs/defaults.md); the paper's recipe, SGD with a Robbins–Monro schedule, a
-    squared-distance margin and the diversity term, is `optimizer="sgd", schedule="robbins_monro",
-    learning_rate=0.05, distance="squared", margin=0.5, diversity_weight=0.1`.
+    squared-distance margin, the diversity term and the MLP, is `optimizer="sgd",
+    schedule="robbins_monro", learning_rate=0.05, distance="squared", margin=0.5, diversity_weight=0.1,
+    encoder="mlp"`.
 
     Parameters
     ----------
@@ -47,8 +48,8 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         "auto" uses the MLP, except for 2-D images (n, H, W) that are not symmetric matrices: there it
         trains the MLP and the conv encoder, for a third of the epochs, on 75 % of a training subsample
         (at most 4000 samples), keeps the one with the better 1-NN accuracy on the other 25 % (ties: the
-        MLP) and trains it on all of X (`encoder_kind_`, `encoder_selection_`). "conv" needs 2-D images; "transformer"
-        tokenises image rows (or feature patches).
+        MLP) and trains it on all of X (`encoder_kind_`, `encoder_selection_`). "conv" needs 2-D
+        images; "transformer" tokenises image rows (or feature patches).
     dropout : float, default=0.0
     layer_norm : bool, default=False
         LayerNorm after each hidden linear layer.

@@ -4,8 +4,8 @@ Neither encoder wins everywhere (docs/defaults.md, "Encoder"): the MLP keeps the
 faces carry, the conv encoder's global pooling gives the translation invariance lattices and textures
 need. So for 2-D images the estimator trains both, for a third of the epochs, on 75 % of a stratified
 subsample of the training set, scores each by 1-NN accuracy on the other 25 %, and then trains the
-winner on all the data. Other
-inputs (vectors, volumes, symmetric connectivity matrices) have no image layout and get the MLP directly.
+winner on all the data. Other inputs (vectors, volumes, symmetric connectivity matrices) have no image
+layout and get the MLP directly.
 """
 
 from __future__ import annotations

@@ -393,8 +393,8 @@ def collapse_section(recs):
 
 def encoder_section(recs):
     cols = ["silhouette", "ari", "knn_accuracy", "map_at_r", "trustworthiness", "fit_seconds"]
-    out = ["`auto` is the default (the main runs): it trains the MLP and the conv encoder on 75 % of a "
-           "training subsample, keeps the one with the better 1-NN accuracy on the other 25 %, and trains "
+    out = ["`auto` is the default (the main runs): it trains the MLP and the conv encoder for a third of the "
+           "epochs on 75 % of a training subsample, keeps the one with the better 1-NN accuracy on the other 25 %, and trains "
            "that one on the whole training set. `mlp` and `conv` fix the encoder (`conv`: strided conv "
            "blocks with batch normalisation, global average pooling, then the MLP head); everything else "
            "is unchanged."]
