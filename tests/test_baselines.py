@@ -216,6 +216,23 @@ def test_supervised_pca_pipeline_and_its_size_selection(name, fitted, data):
     np.testing.assert_allclose(model.transform(X_new), oracle.transform(X_new.reshape(12, -1)), rtol=1e-4, atol=1e-4)
 
 
+def test_pca_front_stops_at_the_numerical_rank():
+    """Digits have pixels that are (almost) always 0: PCA components past the standardised rank are
+    rounding noise, and LDA scaled one held-out sample to norm 4e14 through them before the cap."""
+    from sklearn.datasets import load_digits
+    from norank.baselines.linear import standardised_rank
+    from norank.experiments.protocol import stratified_split
+
+    X, y = load_digits(return_X_y=True)
+    train, test = stratified_split(y, 2)
+    model = make_baseline("lda", random_state=2).fit(X[train], y[train])  # NCA shares the PCA front
+    rank = standardised_rank(X[train])
+    assert rank < X.shape[1] and model.n_pca_ <= rank
+    assert all(c <= rank for c, _ in model.cv_scores_)
+    norms = np.linalg.norm(model.transform(X[test]), axis=1)
+    assert norms.max() < 20 * np.median(norms)
+
+
 # -- t-SNE and UMAP ------------------------------------------------------------------------------------
 
 

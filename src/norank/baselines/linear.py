@@ -30,10 +30,20 @@ def scaled_pca(n_components: int, random_state: int = 0, whiten: bool = False) -
     return Pipeline([("scale", StandardScaler()), ("pca", pca)])
 
 
-def pca_candidates(n_fit: int, n_features: int, n_classes: int, grid=PCA_GRID) -> list[int]:
-    """The grid capped by what `n_fit` training samples of `n_classes` classes support."""
-    cap = max(1, min(n_fit - n_classes, n_fit - 1, n_features))
+def pca_candidates(n_fit: int, n_features: int, n_classes: int, grid=PCA_GRID, rank: int | None = None) -> list[int]:
+    """The grid capped by what `n_fit` training samples of `n_classes` classes support, and by the
+    numerical `rank` of the standardised data when given."""
+    cap = max(1, min(n_fit - n_classes, n_fit - 1, n_features, n_features if rank is None else rank))
     return sorted({max(1, min(int(g), cap)) for g in grid})
+
+
+def standardised_rank(F) -> int:
+    """Numerical rank (numpy's default tolerance) of F after per-feature standardisation.
+
+    PCA components beyond it are rounding noise; LDA and NCA rescale them by their near-zero variance, so
+    a held-out sample with any weight there lands arbitrarily far away (a digits test sample reached norm
+    4e14, which sent k-means' ARI to 0)."""
+    return int(np.linalg.matrix_rank(StandardScaler().fit_transform(F)))
 
 
 def select_front(F, y, head, grid=PCA_GRID, whiten=(False,), cv: int = 3, random_state: int = 0):
@@ -49,9 +59,10 @@ def select_front(F, y, head, grid=PCA_GRID, whiten=(False,), cv: int = 3, random
     n_classes = len(np.unique(y))
     n_splits = min(cv, int(np.bincount(y).min()))
     if n_splits < 2:
-        return (pca_candidates(len(F), F.shape[1], n_classes, grid)[-1], whiten[0]), {}
+        return (pca_candidates(len(F), F.shape[1], n_classes, grid, standardised_rank(F))[-1], whiten[0]), {}
     folds = list(StratifiedKFold(n_splits, shuffle=True, random_state=random_state).split(F, y))
-    sizes = pca_candidates(min(len(tr) for tr, _ in folds), F.shape[1], n_classes, grid)
+    rank = min(standardised_rank(F[tr]) for tr, _ in folds)  # every fold supports it; the full set too
+    sizes = pca_candidates(min(len(tr) for tr, _ in folds), F.shape[1], n_classes, grid, rank)
     options = [(c, w) for c in sizes for w in whiten]
     correct = dict.fromkeys(options, 0)
     for tr, va in folds:
