@@ -332,6 +332,24 @@ def test_resume_after_a_defaults_change_keeps_only_independent_baselines(tmp_pat
     assert again["meta"]["resumed_records"] == 1
 
 
+def test_interim_writes_of_a_resumed_run_keep_the_records_not_reached_yet(tmp_path, monkeypatch):
+    monkeypatch.setattr(RUN, "QUICK_MAX_SAMPLES", 48)
+    args = dict(datasets=["galaxy-hard"], seeds=1, protocol="heldout", quick=True, studies=["none"],
+                methods=["pca", "lda"])
+    RUN.run_reproduce(tmp_path, **args)
+    path = tmp_path / "results.json"
+    old = json.loads(path.read_text())
+    old["records"] = [r for r in old["records"] if r["method"] != "pca"]  # the first job is missing
+    path.write_text(json.dumps(old))
+    snapshots = []
+    real_write = RUN._write_json
+    monkeypatch.setattr(RUN, "WRITE_INTERVAL_S", -1)
+    monkeypatch.setattr(RUN, "_write_json", lambda p, obj: snapshots.append(json.loads(json.dumps(obj))) or real_write(p, obj))
+    RUN.run_reproduce(tmp_path, resume=True, **args)
+    first = snapshots[0]  # written right after pca ran, before the loop reached lda
+    assert sorted(r["method"] for r in first["records"]) == ["lda", "pca"]
+
+
 def test_publish_merges_runs(tiny_run, tmp_path):
     from norank.experiments.publish import main, merge
 

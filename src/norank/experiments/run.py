@@ -29,6 +29,7 @@ OFFLINE_DATASETS = ("digits", "galaxy", "crystal", "galaxy-hard", "crystal-hard"
 QUICK_METHODS = ("norank", "pca", "lda", "nca", "umap_supervised", "cp_r10")
 QUICK_SEEDS = 1
 QUICK_MAX_SAMPLES = 300
+WRITE_INTERVAL_S = 30  # results.json is rewritten this often during a run
 HISTORY_KEYS = ("loss", "triplet", "diversity", "uniformity", "local", "global", "active_fraction",
                 "embedding_spread", "lr")
 
@@ -270,6 +271,9 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
         "study_datasets": {s: S.study_datasets(s, list(datasets), quick) for s in studies},
     }
     previous = {_record_identity(r): r for r in _previous_records(out, meta)} if resume else {}
+    # Kept records the loop has not reached yet: every interim write includes them, so stopping a resumed
+    # run never loses them.
+    pending = {k: r for k, r in previous.items() if k in {_job_identity(j) for j in jobs}}
     results = {"meta": meta, "records": []}
     done: dict[tuple, dict] = {}
     views: dict[str, dict] = load_views(out, datasets, methods) if resume else {}
@@ -277,7 +281,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     bar = tqdm(jobs, desc="norank reproduce", unit="run", dynamic_ncols=True)
     for job in bar:
         if _job_identity(job) in previous:
-            results["records"].append(previous[_job_identity(job)])
+            results["records"].append(pending.pop(_job_identity(job)))
             continue
         bar.set_postfix_str(f"{job.dataset} {job.method} {job.protocol} seed {job.seed}", refresh=False)
         key = (job.dataset, M.config_key(job.method, job.dataset, quick, job.overrides), job.protocol,
@@ -302,8 +306,8 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
                 views.setdefault(job.dataset, {})[job.method] = (Z, y_scored)
                 _save_view(out, job.dataset, job.method, Z, y_scored)
         results["records"].append(record)
-        if time.perf_counter() - last_write > 30:  # an interrupted run keeps what it has done
-            _write_json(out / "results.json", results)
+        if time.perf_counter() - last_write > WRITE_INTERVAL_S:  # an interrupted run keeps what it has done
+            _write_json(out / "results.json", {**results, "records": results["records"] + list(pending.values())})
             last_write = time.perf_counter()
     bar.close()
     figure_files = figures.make_all(results, views, out / "figures")
