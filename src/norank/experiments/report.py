@@ -32,7 +32,7 @@ STUDY_TITLES = {
     "sample_efficiency": "e. Sample efficiency: norank vs the transformer baseline",
     "imbalance": "f. Class imbalance: per-class recall under each class_sampling",
     "collapse": "g. Trained to collapse: the regime of the paper's in-sample numbers",
-    "encoder": "h. Encoder: MLP (default) vs convolutional, on image sets",
+    "encoder": "h. Encoder: auto (the default) beside the MLP and the conv encoder, on image sets",
 }
 
 # (claim, dataset, protocol-independent method, metric, paper value, comparator, threshold note)
