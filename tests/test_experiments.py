@@ -314,16 +314,24 @@ def test_resume_keeps_finished_runs_and_runs_the_missing(tmp_path, monkeypatch):
         RUN.run_reproduce(tmp_path, methods=["pca"], resume=True, **{**args, "quick": False, "seeds": 1})
 
 
-def test_resume_after_a_defaults_change_keeps_only_independent_baselines(tmp_path, monkeypatch):
+def _run_then_edit(out, monkeypatch, methods, edit) -> dict:
+    """A tiny held-out run in `out`, then its results.json rewritten by `edit(results)`; the run's arguments."""
     monkeypatch.setattr(M, "QUICK_EPOCHS", 2)
     monkeypatch.setattr(RUN, "QUICK_MAX_SAMPLES", 48)
-    args = dict(datasets=["galaxy-hard"], seeds=1, protocol="heldout", quick=True, studies=["none"],
-                methods=["pca", "transformer"])
-    RUN.run_reproduce(tmp_path, **args)
-    path = tmp_path / "results.json"
+    args = dict(datasets=["galaxy-hard"], seeds=1, protocol="heldout", quick=True, studies=["none"], methods=methods)
+    RUN.run_reproduce(out, **args)
+    path = out / "results.json"
     old = json.loads(path.read_text())
-    old["meta"]["norank_defaults"]["margin"] = 123.0  # as if written under other defaults
+    edit(old)
     path.write_text(json.dumps(old))
+    return args
+
+
+def test_resume_after_a_defaults_change_keeps_only_independent_baselines(tmp_path, monkeypatch):
+    def other_defaults(results):
+        results["meta"]["norank_defaults"]["margin"] = 123.0  # as if written under other defaults
+
+    args = _run_then_edit(tmp_path, monkeypatch, ["pca", "transformer"], other_defaults)
     fitted = []
     real_make = M.make_method
     monkeypatch.setattr(M, "make_method", lambda name, *a, **k: fitted.append(name) or real_make(name, *a, **k))
@@ -333,14 +341,10 @@ def test_resume_after_a_defaults_change_keeps_only_independent_baselines(tmp_pat
 
 
 def test_interim_writes_of_a_resumed_run_keep_the_records_not_reached_yet(tmp_path, monkeypatch):
-    monkeypatch.setattr(RUN, "QUICK_MAX_SAMPLES", 48)
-    args = dict(datasets=["galaxy-hard"], seeds=1, protocol="heldout", quick=True, studies=["none"],
-                methods=["pca", "lda"])
-    RUN.run_reproduce(tmp_path, **args)
-    path = tmp_path / "results.json"
-    old = json.loads(path.read_text())
-    old["records"] = [r for r in old["records"] if r["method"] != "pca"]  # the first job is missing
-    path.write_text(json.dumps(old))
+    def drop_first_job(results):
+        results["records"] = [r for r in results["records"] if r["method"] != "pca"]
+
+    args = _run_then_edit(tmp_path, monkeypatch, ["pca", "lda"], drop_first_job)
     snapshots = []
     real_write = RUN._write_json
     monkeypatch.setattr(RUN, "WRITE_INTERVAL_S", -1)
