@@ -46,13 +46,13 @@ def test_selection_split_is_stratified_disjoint_and_capped(monkeypatch):
     assert set(np.unique(codes[fit])) == set(range(5))
 
 
-def test_nearest_neighbour_accuracy_matches_sklearn():
+def test_selection_score_matches_sklearn():
     rng = np.random.default_rng(1)
     Z = rng.normal(size=(80, 6))
     Z /= np.linalg.norm(Z, axis=1, keepdims=True)
     y = rng.integers(0, 3, 80)
     expected = KNeighborsClassifier(1).fit(Z[:50], y[:50]).score(Z[50:], y[50:])
-    assert selection.nearest_neighbour_accuracy(Z[:50], y[:50], Z[50:], y[50:]) == pytest.approx(expected)
+    assert selection.knn_accuracy(Z[:50], y[:50], Z[50:], y[50:]) == pytest.approx(expected)
 
 
 def test_auto_fits_the_better_scored_encoder_exactly_as_a_direct_fit(digit_images):
@@ -69,7 +69,7 @@ def test_auto_fits_the_better_scored_encoder_exactly_as_a_direct_fit(digit_image
 
 def test_auto_on_vectors_is_the_mlp_without_trial_fits(digit_images, monkeypatch):
     X, y = digit_images
-    monkeypatch.setattr(selection, "nearest_neighbour_accuracy", lambda *a: pytest.fail("no trial fit expected"))
+    monkeypatch.setattr(selection, "knn_accuracy", lambda *a: pytest.fail("no trial fit expected"))
     est = NoRankEmbedder(encoder="auto", **FAST).fit(X.reshape(len(X), -1), y)
     assert est.encoder_kind_ == "mlp" and est.encoder_selection_ == {"mlp": None}
 

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from norank.metrics import knn_accuracy
 from norank.preprocessing import looks_symmetric
 
 AUTO_CANDIDATES = ("mlp", "conv")
@@ -49,12 +50,6 @@ def selection_split(codes: np.ndarray, rng: np.random.Generator):
     return np.sort(np.concatenate(fit)), np.sort(np.concatenate(score))
 
 
-def nearest_neighbour_accuracy(Z_ref, y_ref, Z_query, y_query) -> float:
-    """1-NN accuracy of query embeddings against reference ones (rows are unit vectors)."""
-    nearest = np.argmax(np.asarray(Z_query) @ np.asarray(Z_ref).T, axis=1)
-    return float(np.mean(np.asarray(y_ref)[nearest] == np.asarray(y_query)))
-
-
 def select_encoder(est, X, codes: np.ndarray) -> tuple[str, dict]:
     """The encoder "auto" resolves to for (X, codes), and each candidate's selection score (None when
     there was nothing to compare)."""
@@ -74,8 +69,7 @@ def select_encoder(est, X, codes: np.ndarray) -> tuple[str, dict]:
         trial = clone(est).set_params(encoder=kind, epochs=max(1, math.ceil(est.epochs * SELECTION_EPOCH_SHARE)),
                                       validation_fraction=0.0, checkpoint_dir=None, verbose=0)
         trial.fit(X_fit, codes[fit_idx])
-        scores[kind] = nearest_neighbour_accuracy(trial.transform(X_fit), codes[fit_idx],
-                                                  trial.transform(X_score), codes[score_idx])
+        scores[kind] = knn_accuracy(trial.transform(X_fit), codes[fit_idx], trial.transform(X_score), codes[score_idx])
     # Ties go to the first candidate, the cheaper MLP.
     best = max(candidates, key=lambda k: (scores[k], -candidates.index(k)))
     if est.verbose:

@@ -288,7 +288,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
         key = (job.dataset, M.config_key(job.method, job.dataset, quick, job.overrides), job.protocol,
                job.seed, job.split, job.train_fraction)
         settings = (M.norank_settings(job.dataset, quick, job.overrides)
-                    if M.is_norank(job.method) or job.method == "transformer" else None)
+                    if M.uses_norank_settings(job.method) else None)
         if key in done:
             record = _record(job, done[key], settings)
             record["reused"] = True
