@@ -16,6 +16,7 @@ import numpy as np
 
 from norank.metrics import knn_accuracy
 from norank.preprocessing import looks_symmetric
+from norank.training import NonFiniteLossError, _non_finite_message
 
 AUTO_CANDIDATES = ("mlp", "conv")
 SELECTION_VALIDATION = 0.25  # share of the selection subsample held out for scoring
@@ -69,7 +70,10 @@ def select_encoder(est, X, codes: np.ndarray) -> tuple[str, dict]:
         trial = clone(est).set_params(encoder=kind, epochs=max(1, math.ceil(est.epochs * SELECTION_EPOCH_SHARE)),
                                       validation_fraction=0.0, checkpoint_dir=None, verbose=0)
         trial.fit(X_fit, codes[fit_idx])
-        scores[kind] = knn_accuracy(trial.transform(X_fit), codes[fit_idx], trial.transform(X_score), codes[score_idx])
+        Z_fit, Z_score = trial.transform(X_fit), trial.transform(X_score)
+        if not (np.isfinite(Z_fit).all() and np.isfinite(Z_score).all()):  # the trial diverged
+            raise NonFiniteLossError(_non_finite_message({}, None))
+        scores[kind] = knn_accuracy(Z_fit, codes[fit_idx], Z_score, codes[score_idx])
     # Ties go to the first candidate, the cheaper MLP.
     best = max(candidates, key=lambda k: (scores[k], -candidates.index(k)))
     if est.verbose:
