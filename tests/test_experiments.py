@@ -193,6 +193,8 @@ def test_bad_arguments_raise_one_clear_error(tmp_path):
         RUN.run_reproduce(tmp_path, datasets=["digits"], studies=["ablations"])
     with pytest.raises(ValueError, match="seeds"):
         RUN.run_reproduce(tmp_path, datasets=["digits"], seeds=0)
+    with pytest.raises(ValueError, match="study_seeds"):
+        RUN.run_reproduce(tmp_path, datasets=["digits"], study_seeds=0)
 
 
 def test_publish_writes_results_page(tiny_run, tmp_path):
@@ -373,3 +375,16 @@ def test_main_tables_compare_methods_on_the_same_seeds():
     recs = [{"method": m, "seed": s} for m in ("norank", "lda") for s in (0, 1)] + [{"method": "norank", "seed": 2}]
     kept, dropped = R.complete_seeds(recs)
     assert dropped == [2] and sorted({r["seed"] for r in kept}) == [0, 1] and len(kept) == 4
+
+
+def test_plan_puts_every_main_seed_before_the_studies_and_caps_their_seeds():
+    jobs = RUN.plan(["olivetti"], ["norank", "pca"], [0, 1, 2, 3, 4], ["heldout"], ["ablation", "mining"], {},
+                    quick=False, study_seeds=2)
+    is_study = [j.study != "main" for j in jobs]
+    first_study = is_study.index(True)
+    assert not any(is_study[:first_study]) and all(is_study[first_study:])  # main table first, then studies
+    assert [j.seed for j in jobs[:first_study]] == sorted(j.seed for j in jobs[:first_study])
+    assert {j.seed for j in jobs[:first_study]} == {0, 1, 2, 3, 4}
+    assert {j.seed for j in jobs[first_study:]} == {0, 1}
+    every_seed = RUN.plan(["olivetti"], ["norank"], [0, 1, 2], ["heldout"], ["mining"], {}, quick=False)
+    assert {j.seed for j in every_seed if j.study == "mining"} == {0, 1, 2}

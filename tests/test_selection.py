@@ -16,13 +16,14 @@ FAST = dict(epochs=2, batch_size=40, random_state=0)
 def digit_images():
     X, y = load_digits(return_X_y=True)
     keep = np.random.default_rng(0).permutation(len(y))[:300]
-    return X[keep].reshape(-1, 8, 8).astype(np.float32), y[keep]
+    images = X[keep].reshape(-1, 8, 8).astype(np.float32)
+    return np.kron(images, np.ones((1, 2, 2), np.float32)), y[keep]  # 16x16: large enough to offer conv
 
 
 def test_only_unsymmetric_2d_images_get_a_choice():
     rng = np.random.default_rng(0)
-    images = rng.random((6, 5, 7))
-    A = rng.random((6, 4, 4))
+    images = rng.random((6, 16, 20))
+    A = rng.random((6, 16, 16))
     connectivity = A + A.transpose(0, 2, 1)
     assert selection.candidate_encoders(images, "auto") == ("mlp", "conv")
     assert selection.candidate_encoders(rng.random((6, 12)), "auto") == ("mlp",)
@@ -30,6 +31,7 @@ def test_only_unsymmetric_2d_images_get_a_choice():
     assert selection.candidate_encoders(connectivity, "auto") == ("mlp",)
     assert selection.candidate_encoders(connectivity, False) == ("mlp", "conv")
     assert selection.candidate_encoders(images, True) == ("mlp",)
+    assert selection.candidate_encoders(rng.random((6, 8, 8)), "auto") == ("mlp",)  # too small for the conv stack
 
 
 def test_selection_split_is_stratified_disjoint_and_capped(monkeypatch):
@@ -83,6 +85,34 @@ def test_saved_auto_model_rebuilds_the_chosen_encoder(digit_images, tmp_path):
 
 
 def test_all_singleton_classes_leave_nothing_to_score():
-    X = np.random.default_rng(0).random((5, 4, 4))
+    X = np.random.default_rng(0).random((5, 16, 16))
     kind, scores = selection.select_encoder(NoRankEmbedder(**FAST), X, np.arange(5))
     assert kind == "mlp" and scores == {"mlp": None, "conv": None}
+
+
+def test_clearly_apart_weighs_the_gap_against_sampling_noise():
+    assert selection.clearly_apart(0.95, 0.725, n_scored=70)  # faces: the MLP far ahead
+    assert not selection.clearly_apart(0.557, 0.443, n_scored=88)  # 1.5 standard errors
+    assert selection.clearly_apart(0.557, 0.443, n_scored=880)  # the same gap on ten times the samples
+    assert not selection.clearly_apart(1.0, 1.0, n_scored=50)  # a tie is never decided
+
+
+@pytest.mark.parametrize("short, full, rounds, chosen", [
+    ({"mlp": 0.95, "conv": 0.70}, None, 1, "mlp"),  # apart after the short trials: no full-length trials
+    ({"mlp": 0.56, "conv": 0.50}, {"mlp": 0.50, "conv": 0.62}, 2, "conv"),  # mean 0.53 against 0.56
+    ({"mlp": 0.50, "conv": 0.52}, {"mlp": 0.55, "conv": 0.53}, 2, "mlp"),  # a tie in the mean goes to the MLP
+])
+def test_close_short_trials_are_settled_by_full_length_trials(digit_images, monkeypatch, short, full, rounds, chosen):
+    X, y = digit_images
+    calls = []
+
+    def scripted(est, candidates, parts, epochs):
+        calls.append(epochs)
+        return dict(short if len(calls) == 1 else full)
+
+    monkeypatch.setattr(selection, "_trial_scores", scripted)
+    est = NoRankEmbedder(encoder="auto", epochs=30, random_state=0)
+    kind, scores = selection.select_encoder(est, X, y)
+    assert calls == [10, 30][:rounds] and kind == chosen
+    expected = short if full is None else {k: (short[k] + full[k]) / 2 for k in short}
+    assert scores == pytest.approx(expected)

@@ -208,6 +208,7 @@ def reproduce(
     datasets: Optional[str] = typer.Option(None, help="Comma-separated dataset names (default: every one available)."),
     methods: Optional[str] = typer.Option(None, help="Comma-separated method names (default: norank and every baseline)."),
     seeds: int = typer.Option(5, help="Seeds of the held-out protocol (stratified 70/30 splits)."),
+    study_seeds: int = typer.Option(3, help="How many of those seeds the studies use (at most --seeds)."),
     protocol: str = typer.Option("both", help="heldout, insample or both."),
     quick: bool = typer.Option(False, "--quick", help="Small, fast run: fewer seeds, epochs and studies."),
     data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR)."),
@@ -221,7 +222,7 @@ def reproduce(
         raise CLIError(f"--protocol {protocol!r}: use heldout, insample or both.")
     split = lambda s: [v.strip() for v in s.split(",") if v.strip()] if s else None  # noqa: E731
     run_reproduce(out=out, datasets=split(datasets), methods=split(methods), seeds=seeds, protocol=protocol,
-                  quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv), resume=resume)
+                  quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv), resume=resume, study_seeds=study_seeds)
 
 
 def main(argv=None) -> None:

@@ -509,6 +509,10 @@ def header(results):
         lines.append(f"\nThis run used {len(meta['seeds'])} held-out seed(s) {meta['seeds']} instead of the "
                      "protocol's 5 (to fit the time available); with one seed the tables show no ± and "
                      "differences between methods below the split-to-split spread are not meaningful.")
+    study_seeds = meta.get("study_seeds", meta["seeds"])
+    if meta.get("studies") and list(study_seeds) != list(meta["seeds"]):
+        lines.append(f"\nThe studies (b–h) use held-out seeds {list(study_seeds)}: they compare variants on the same "
+                     "splits; the main tables use every seed.")
     present = {d: sorted({r["seed"] for r in complete_seeds(select(results["records"], dataset=d, protocol="heldout",
                                                                    split="stratified", study=None))[0]})
                for d in meta["datasets"]}

@@ -30,6 +30,9 @@ OFFLINE_DATASETS = ("digits", "galaxy", "crystal", "galaxy-hard", "crystal-hard"
 QUICK_METHODS = ("norank", "pca", "lda", "umap_supervised", "cp_r10")
 QUICK_SEEDS = 1
 QUICK_MAX_SAMPLES = 300
+# Studies compare variants on the same splits; three seeds are enough for that and keep a full run
+# within reach of two cores (the main table keeps every seed).
+STUDY_SEEDS = 3
 WRITE_INTERVAL_S = 30  # results.json is rewritten this often during a run
 HISTORY_KEYS = ("loss", "triplet", "diversity", "uniformity", "local", "global", "active_fraction",
                 "embedding_spread", "lr")
@@ -135,13 +138,16 @@ def _run_job(job: S.Job, data, quick: bool) -> tuple[dict, np.ndarray | None, np
     return result, out.Z, data["y"][test]
 
 
-def plan(datasets, methods, seeds, protocols, studies, sites, quick) -> list[S.Job]:
-    """Every run, seed by seed (stable within a seed), so a stopped run has whole seeds done."""
-    jobs = S.main_jobs(datasets, methods, seeds, protocols, sites)
+def plan(datasets, methods, seeds, protocols, studies, sites, quick, study_seeds=None) -> list[S.Job]:
+    """Every run: the main table seed by seed, then the studies seed by seed (each stable within a seed),
+    so a stopped run has whole seeds of the main table first. Studies use the first `study_seeds` seeds
+    (all of them when None)."""
+    main = S.main_jobs(datasets, methods, seeds, protocols, sites)
     available = set(methods) | set(M.all_methods())
-    for study in studies:
-        jobs += S.study_jobs(study, datasets, seeds, available, quick, protocols)
-    return sorted(jobs, key=lambda j: seeds.index(j.seed))
+    study_seed_list = seeds if study_seeds is None else seeds[:study_seeds]
+    extra = [job for study in studies for job in S.study_jobs(study, datasets, study_seed_list, available, quick, protocols)]
+    by_seed = lambda j: seeds.index(j.seed)  # noqa: E731
+    return sorted(main, key=by_seed) + sorted(extra, key=by_seed)
 
 
 def _identity(dataset, method, protocol, seed, split, study, variant, train_fraction) -> tuple:
@@ -206,7 +212,7 @@ def load_views(out: Path, datasets, methods) -> dict:
 
 
 def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", quick=False, data_dir=None,
-                  studies=None, command="", resume=False):
+                  studies=None, command="", resume=False, study_seeds=STUDY_SEEDS):
     """Run the experiments and write `out/results.json`, `results.csv`, `report.md` and `figures/`.
 
     Parameters
@@ -215,6 +221,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     datasets, methods : lists of names, or None for every available dataset / every method
         (--quick: norank, pca, lda, umap_supervised, cp_r10).
     seeds : held-out seeds 0..seeds-1 (--quick: 1); in-sample uses seed 0.
+    study_seeds : the studies use the first `study_seeds` of those seeds (None: all of them).
     protocol : "heldout", "insample" or "both".
     quick : 1 seed, 15 norank epochs, at most 300 samples per dataset, no leave-site-out, fewer studies.
     studies : list of study names, ["none"] or [] for the main table only, None for all (--quick: a few).
@@ -236,6 +243,10 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
         raise ValueError(f"seeds={seeds!r} must be a positive integer (the number of held-out splits).")
     n_seeds = min(int(seeds), QUICK_SEEDS) if quick else int(seeds)
     seed_list = list(range(n_seeds))
+    if study_seeds is not None:
+        if isinstance(study_seeds, bool) or not isinstance(study_seeds, (int, np.integer)) or study_seeds < 1:
+            raise ValueError(f"study_seeds={study_seeds!r} must be a positive integer or None (every seed).")
+        study_seeds = min(int(study_seeds), n_seeds)
     if datasets is None:
         datasets = available_datasets(data_dir)
     unknown = [d for d in datasets if d not in ALL_DATASETS]
@@ -255,14 +266,14 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     cache_data = {d: load_dataset(d, data_dir, QUICK_MAX_SAMPLES if quick else None) for d in datasets}
     sites = {} if quick else {d: [s for s, _, _ in P.site_splits(v["meta"]["site"], S.N_SITES)]
                               for d, v in cache_data.items() if "site" in v["meta"]}
-    jobs = plan(datasets, methods, seed_list, protocols, studies, sites, quick)
+    jobs = plan(datasets, methods, seed_list, protocols, studies, sites, quick, study_seeds)
     if any(M.uses_norank_settings(j.method) for j in jobs):
         _warm_up()
 
     meta = {
         "versions": _versions(), "machine": _machine(), "command": command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "quick": bool(quick),
-        "seeds": seed_list, "protocols": protocols, "datasets": list(datasets), "methods": list(methods),
+        "seeds": seed_list, "study_seeds": seed_list[:study_seeds], "protocols": protocols, "datasets": list(datasets), "methods": list(methods),
         "studies": studies, "test_size": P.TEST_SIZE,
         "norank_defaults": {k: v for k, v in M.norank_defaults().items() if k not in ("verbose",)},
         "dataset_settings": {d: {"settings": s, "reason": r} for d, (s, r) in M.DATASET_SETTINGS.items()},
