@@ -45,10 +45,12 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     hidden_layer_sizes : tuple of int, default=(512,)
         Widths of the hidden ReLU layers of the MLP.
     encoder : {"auto", "mlp", "conv", "transformer"}, default="auto"
-        "auto" uses the MLP, except for 2-D images (n, H, W) that are not symmetric matrices: there it
-        trains the MLP and the conv encoder, for a third of the epochs, on 75 % of a training subsample
-        (at most 4000 samples), keeps the one with the better 1-NN accuracy on the other 25 % (ties: the
-        MLP) and trains it on all of X (`encoder_kind_`, `encoder_selection_`). "conv" needs 2-D
+        "auto" uses the MLP, except for 2-D images (n, H, W), at least 16 pixels a side, that are not
+        symmetric matrices: there it trains the MLP and the conv encoder, for a third of the epochs, on
+        75 % of a training subsample (at most 4000 samples) and scores each by 1-NN accuracy on the other
+        25 %; when the two are within two standard errors, both train again for every epoch and the mean
+        score decides (ties: the MLP). The winner is trained on all of X (`encoder_kind_`,
+        `encoder_selection_`). "conv" needs 2-D
         images; "transformer" tokenises image rows (or feature patches).
     dropout : float, default=0.0
     layer_norm : bool, default=False

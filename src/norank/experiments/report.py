@@ -394,8 +394,9 @@ def collapse_section(recs):
 def encoder_section(recs):
     cols = ["silhouette", "ari", "knn_accuracy", "map_at_r", "trustworthiness", "fit_seconds"]
     out = ["`auto` is the default (the main runs): it trains the MLP and the conv encoder for a third of the "
-           "epochs on 75 % of a training subsample, keeps the one with the better 1-NN accuracy on the other 25 %, and trains "
-           "that one on the whole training set. `mlp` and `conv` fix the encoder (`conv`: strided conv "
+           "epochs on 75 % of a training subsample and scores each by 1-NN accuracy on the other 25 % (when the "
+           "two are within noise, both train again for every epoch and the mean score decides), then trains "
+           "the winner on the whole training set. `mlp` and `conv` fix the encoder (`conv`: strided conv "
            "blocks with batch normalisation, global average pooling, then the MLP head); everything else "
            "is unchanged."]
     for d in sorted({r["dataset"] for r in recs}):
