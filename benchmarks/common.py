@@ -7,6 +7,7 @@ import os
 import platform
 import statistics
 import time
+from queue import Empty
 from typing import Callable
 
 FIGURE_KEYS = ("name", "value", "unit", "peer", "peer_value", "ratio", "target", "met")
@@ -101,8 +102,18 @@ def peak_rss(fn: Callable, *args, timeout: float = 600.0, warmup: Callable[[], o
     queue = ctx.Queue()
     proc = ctx.Process(target=_rss_child, args=(queue, fn, args, warmup))
     proc.start()
+    deadline = time.monotonic() + timeout
     try:
-        result = queue.get(timeout=timeout)
+        while True:
+            try:
+                result = queue.get(timeout=1.0)
+                break
+            except Empty:  # no result yet: a child that died without one must not keep us waiting
+                if not proc.is_alive():
+                    raise RuntimeError(f"peak_rss child exited with status {proc.exitcode} without a result; "
+                                       "its error is printed above.") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"peak_rss child gave no result within {timeout:.0f} s.") from None
     finally:
         proc.join(timeout=10)
         if proc.is_alive():
