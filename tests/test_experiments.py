@@ -105,6 +105,22 @@ def test_report_has_groups_and_figures(tiny_run):
     assert (out / "figures" / "bars_galaxy-hard.png").stat().st_size > 1000
 
 
+def test_views_keep_the_2d_projection_of_the_test_embedding(tiny_run, tmp_path):
+    from norank.experiments.figures import pca2
+
+    out, _, data, _ = tiny_run
+    n_test = len(P.stratified_split(data["y"], 0)[1])
+    views = RUN.load_views(out, ["galaxy-hard"], ["norank", "pca"])
+    for xy, y in views["galaxy-hard"].values():
+        assert xy.shape == (n_test, 2) and len(y) == n_test
+    Z = np.random.default_rng(0).normal(size=(30, 5))  # a file of an earlier run: the whole embedding
+    (tmp_path / "views").mkdir()
+    np.savez(tmp_path / "views" / "digits__pca.npz", Z=Z, y=np.arange(30) % 3)
+    xy, _ = RUN.load_views(tmp_path, ["digits"], ["pca"])["digits"]["pca"]
+    np.testing.assert_allclose(xy, pca2(Z))
+    assert np.allclose(np.cov(xy.T)[0, 1], 0, atol=1e-9)  # principal axes are uncorrelated
+
+
 def test_every_method_fitted_on_train_only(tiny_run):
     _, results, data, calls = tiny_run
     X, y = data["X"], data["y"]

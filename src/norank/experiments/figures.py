@@ -25,7 +25,8 @@ def _plt():
     return plt
 
 
-def _pca2(Z):
+def pca2(Z):
+    """The first two principal components of the rows of Z (one column of zeros added for 1-D Z)."""
     Z = np.asarray(Z, dtype=np.float64)
     Z = Z - Z.mean(0)
     if Z.shape[1] == 1:
@@ -35,15 +36,15 @@ def _pca2(Z):
 
 
 def views(dataset, embeddings, path):
-    """One panel per method: PCA of its test embedding, coloured by class."""
+    """One panel per method: its 2-D view (`pca2` of the test embedding), coloured by class;
+    `embeddings` maps a method to (xy, y)."""
     plt = _plt()
     names = list(embeddings)
     cols = min(4, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
-        Z, y = embeddings[name]
-        P = _pca2(Z)
+        P, y = embeddings[name]
         ax.scatter(P[:, 0], P[:, 1], c=y, s=6, cmap="tab20" if len(np.unique(y)) > 10 else "tab10")
         ax.set_title(name, fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])

@@ -5,8 +5,8 @@ the main configuration (say embedding_dim at its default) reuses the main run, m
 A run that raises is recorded with an `error` field and listed in the report instead of stopping the rest.
 Runs go seed by seed, so an interrupted run holds whole seeds; `resume=True` keeps the records already
 in `out/results.json` (same quick setting) and runs only the missing ones; if norank's defaults changed
-since, only the baselines that do not use them are kept. The first seed's
-test embeddings are kept in `out/views/` for the 2-D figures.
+since, only the baselines that do not use them are kept. The 2-D views of the first seed's
+test embeddings are kept in `out/views/` for the figures.
 """
 
 from __future__ import annotations
@@ -194,20 +194,25 @@ def differing_setting(meta_a: dict, meta_b: dict, keys) -> str | None:
     return next((k for k in keys if text(meta_a, k) != text(meta_b, k)), None)
 
 
-def _save_view(out: Path, dataset: str, method: str, Z, y) -> None:
+def _save_view(out: Path, dataset: str, method: str, xy, y) -> None:
     folder = out / "views"
     folder.mkdir(exist_ok=True)
-    np.savez_compressed(folder / f"{dataset}__{method}.npz", Z=np.asarray(Z, np.float32), y=np.asarray(y))
+    np.savez_compressed(folder / f"{dataset}__{method}.npz", xy=np.asarray(xy, np.float32), y=np.asarray(y))
 
 
 def load_views(out: Path, datasets, methods) -> dict:
+    """dataset → method → (xy, y): the 2-D views (`figures.pca2` of the test embedding) saved in out/views/.
+    Files of earlier runs that hold the whole embedding `Z` are projected on reading."""
+    from norank.experiments.figures import pca2
+
     views: dict[str, dict] = {}
     for d in datasets:
         for m in methods:
             path = out / "views" / f"{d}__{m}.npz"
             if path.is_file():
                 with np.load(path, allow_pickle=False) as f:
-                    views.setdefault(d, {})[m] = (f["Z"], f["y"])
+                    xy = f["xy"] if "xy" in f.files else pca2(f["Z"])
+                    views.setdefault(d, {})[m] = (xy, f["y"])
     return views
 
 
@@ -315,8 +320,9 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
             record = _record(job, result, settings)
             if (Z is not None and job.study == "main" and job.protocol == "heldout" and job.split == "stratified"
                     and job.seed == seed_list[0]):
-                views.setdefault(job.dataset, {})[job.method] = (Z, y_scored)
-                _save_view(out, job.dataset, job.method, Z, y_scored)
+                xy = figures.pca2(Z)  # the 2-D view is all the figures need: kept small enough to commit
+                views.setdefault(job.dataset, {})[job.method] = (xy, y_scored)
+                _save_view(out, job.dataset, job.method, xy, y_scored)
         results["records"].append(record)
         if time.perf_counter() - last_write > WRITE_INTERVAL_S:  # an interrupted run keeps what it has done
             _write_json(out / "results.json", {**results, "records": results["records"] + list(pending.values())})
