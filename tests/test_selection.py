@@ -101,6 +101,7 @@ def test_clearly_apart_weighs_the_gap_against_sampling_noise():
     ({"mlp": 0.95, "conv": 0.70}, None, 1, "mlp"),  # apart after the short trials: no full-length trials
     ({"mlp": 0.56, "conv": 0.50}, {"mlp": 0.50, "conv": 0.62}, 2, "conv"),  # mean 0.53 against 0.56
     ({"mlp": 0.50, "conv": 0.52}, {"mlp": 0.55, "conv": 0.53}, 2, "mlp"),  # a tie in the mean goes to the MLP
+    ({"mlp": 1.0, "conv": 1.0}, None, 1, "mlp"),  # both perfect: nothing left to separate
 ])
 def test_close_short_trials_are_settled_by_full_length_trials(digit_images, monkeypatch, short, full, rounds, chosen):
     X, y = digit_images
