@@ -222,7 +222,8 @@ def reproduce(
         raise CLIError(f"--protocol {protocol!r}: use heldout, insample or both.")
     split = lambda s: [v.strip() for v in s.split(",") if v.strip()] if s else None  # noqa: E731
     run_reproduce(out=out, datasets=split(datasets), methods=split(methods), seeds=seeds, protocol=protocol,
-                  quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv), resume=resume, study_seeds=study_seeds)
+                  quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv), resume=resume,
+                  study_seeds=study_seeds)
 
 
 def main(argv=None) -> None:

@@ -50,8 +50,8 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         75 % of a training subsample (at most 4000 samples) and scores each by 1-NN accuracy on the other
         25 %; when the two are within two standard errors, both train again for every epoch and the mean
         score decides (ties: the MLP). The winner is trained on all of X (`encoder_kind_`,
-        `encoder_selection_`). "conv" needs 2-D
-        images; "transformer" tokenises image rows (or feature patches).
+        `encoder_selection_`). "conv" needs 2-D images; "transformer" tokenises image rows (or feature
+        patches).
     dropout : float, default=0.0
     layer_norm : bool, default=False
         LayerNorm after each hidden linear layer.

@@ -6,7 +6,8 @@ need. So for 2-D images the estimator trains both on 75 % of a stratified subsam
 and scores each by 1-NN accuracy on the other 25 %, then trains the winner on all the data. The trials
 first train a third of the epochs; when that leaves the two within sampling noise of each other, both are
 trained again for every epoch and the choice rests on the mean of the two scores. Other inputs
-(vectors, volumes, symmetric connectivity matrices) have no image layout, and images under 16 pixels a side are too small for the conv stack: they get the MLP directly.
+(vectors, volumes, symmetric connectivity matrices) have no image layout, and images under 16 pixels a
+side are too small for the conv stack: they get the MLP directly.
 """
 
 from __future__ import annotations

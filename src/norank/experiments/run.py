@@ -145,7 +145,8 @@ def plan(datasets, methods, seeds, protocols, studies, sites, quick, study_seeds
     main = S.main_jobs(datasets, methods, seeds, protocols, sites)
     available = set(methods) | set(M.all_methods())
     study_seed_list = seeds if study_seeds is None else seeds[:study_seeds]
-    extra = [job for study in studies for job in S.study_jobs(study, datasets, study_seed_list, available, quick, protocols)]
+    extra = [job for study in studies
+             for job in S.study_jobs(study, datasets, study_seed_list, available, quick, protocols)]
     by_seed = lambda j: seeds.index(j.seed)  # noqa: E731
     return sorted(main, key=by_seed) + sorted(extra, key=by_seed)
 
@@ -278,7 +279,8 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     meta = {
         "versions": _versions(), "machine": _machine(), "command": command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "quick": bool(quick),
-        "seeds": seed_list, "study_seeds": seed_list[:study_seeds], "protocols": protocols, "datasets": list(datasets), "methods": list(methods),
+        "seeds": seed_list, "study_seeds": seed_list[:study_seeds], "protocols": protocols,
+        "datasets": list(datasets), "methods": list(methods),
         "studies": studies, "test_size": P.TEST_SIZE,
         "norank_defaults": {k: v for k, v in M.norank_defaults().items() if k not in ("verbose",)},
         "dataset_settings": {d: {"settings": s, "reason": r} for d, (s, r) in M.DATASET_SETTINGS.items()},
