@@ -256,6 +256,27 @@ def test_umap_fit_transform_is_the_fitted_embedding(fitted, data):
     np.testing.assert_array_equal(model.fit_transform(X, y), fitted["umap_supervised"].embedding_)
 
 
+def test_umap_leaves_torch_thread_count_as_it_was():
+    # A fresh process: numba starts its OpenMP pool (which resets the shared thread count) only once.
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, torch\n"
+        "from norank.baselines import make_baseline\n"
+        "X = np.random.default_rng(0).normal(size=(60, 20)).astype(np.float32)\n"
+        "model = make_baseline('umap', n_pca=10).fit(X)\n"
+        "after_fit = torch.get_num_threads()\n"
+        "model.transform(X[:5])\n"
+        "print(after_fit, torch.get_num_threads())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "1"]
+
+
 # -- CP and Tucker -------------------------------------------------------------------------------------
 
 

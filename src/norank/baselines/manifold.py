@@ -11,9 +11,16 @@ t-SNE embedding itself. UMAP has its own out-of-sample `transform`, which is use
 
 t-SNE's gradient runs on one OpenMP thread: on a shared 2-core machine two threads were about 3x slower
 (900 samples: 7 s of CPU on one thread, 22 s on two), and the result does not depend on the count.
+
+UMAP's numba code starts numba's OpenMP thread pool, which sets the OpenMP thread count torch shares to
+every core; torch's count is put back afterwards. Left changed, it made later norank fits in the same
+process run on another thread count, so their numbers differed from a fresh process's (ABIDE 1-NN
+0.657 against 0.641 on one split) and parallel experiment runs oversubscribed the cores.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn.manifold import TSNE
@@ -83,6 +90,18 @@ class TSNEBaseline(_ManifoldBase):
         return self.regressor_.predict(self.front_.transform(F))
 
 
+@contextmanager
+def keep_torch_threads():
+    """Restore torch's intra-op thread count on exit, whatever the code inside did to OpenMP."""
+    import torch
+
+    n_threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n_threads)
+
+
 class UMAPBaseline(_ManifoldBase):
     """UMAP (umap-learn) with `n_components`=10 (more than a plot's 2, for metrics); held-out samples by
     umap-learn's `transform`.
@@ -120,11 +139,13 @@ class UMAPBaseline(_ManifoldBase):
             random_state=seed_of(self.random_state),
             n_jobs=1,
         )
-        self.umap_.fit(P, y=y if self.supervised else None)
+        with keep_torch_threads():
+            self.umap_.fit(P, y=y if self.supervised else None)
         self.embedding_ = np.asarray(self.umap_.embedding_, dtype=np.float32)
 
     def _transform_rows(self, F):
-        return self.umap_.transform(self.front_.transform(F))
+        with keep_torch_threads():
+            return self.umap_.transform(self.front_.transform(F))
 
 
 class SupervisedUMAPBaseline(UMAPBaseline):
