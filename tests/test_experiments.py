@@ -404,3 +404,29 @@ def test_plan_puts_every_main_seed_before_the_studies_and_caps_their_seeds():
     assert {j.seed for j in jobs[first_study:]} == {0, 1}
     every_seed = RUN.plan(["olivetti"], ["norank"], [0, 1, 2], ["heldout"], ["mining"], {}, quick=False)
     assert {j.seed for j in every_seed if j.study == "mining"} == {0, 1, 2}
+
+
+def test_resume_runs_the_methods_named_in_rerun_again(tmp_path, monkeypatch):
+    args = _run_then_edit(tmp_path, monkeypatch, ["pca", "lda"], lambda results: None)
+    fitted = []
+    real_make = M.make_method
+    monkeypatch.setattr(M, "make_method", lambda name, *a, **k: fitted.append(name) or real_make(name, *a, **k))
+    again = RUN.run_reproduce(tmp_path, resume=True, rerun=["lda"], **args)
+    assert fitted == ["lda"] and again["meta"]["resumed_records"] == 1
+    with pytest.raises(ValueError, match="resume"):
+        RUN.run_reproduce(tmp_path, rerun=["lda"], **args)
+    with pytest.raises(ValueError, match="unknown method"):
+        RUN.run_reproduce(tmp_path, resume=True, rerun=["ldaa"], **args)
+
+
+def test_meta_records_the_code_revision(tiny_run):
+    _, results, _, _ = tiny_run
+    import subprocess
+    from pathlib import Path
+
+    revision = results["meta"]["code_revision"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(RUN.__file__).parent, capture_output=True, text=True)
+    if head.returncode == 0:  # a checkout: the commit the source tree is at
+        assert revision.split("+")[0] == head.stdout.strip()
+    else:
+        assert revision is None

@@ -214,6 +214,7 @@ def reproduce(
     data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR)."),
     studies: Optional[str] = typer.Option(None, help="Comma-separated studies to run (default: all; none for the main table only)."),
     resume: bool = typer.Option(False, "--resume", help="Keep the finished runs in --out and run only the missing ones."),
+    rerun: Optional[str] = typer.Option(None, help="With --resume: comma-separated methods to run again (norank includes its study variants)."),
 ):
     """Run the paper's experiments under both protocols and write tables, a report and figures."""
     from norank.experiments import run_reproduce
@@ -223,7 +224,7 @@ def reproduce(
     split = lambda s: [v.strip() for v in s.split(",") if v.strip()] if s else None  # noqa: E731
     run_reproduce(out=out, datasets=split(datasets), methods=split(methods), seeds=seeds, protocol=protocol,
                   quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv), resume=resume,
-                  study_seeds=study_seeds)
+                  study_seeds=study_seeds, rerun=split(rerun))
 
 
 def main(argv=None) -> None:

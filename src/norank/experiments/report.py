@@ -487,6 +487,7 @@ def header(results):
         + (f"wall time {meta['wall_seconds']} s" if meta.get("wall_seconds") else "stopped before the end")
         + f"; quick: {meta['quick']}.",
         f"Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+        f"Code: {meta.get('code_revision') or 'revision not recorded'}. "
         f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPU(s).",
         "",
         "Protocols (never mixed in one table): **held-out**: per seed a stratified 70/30 split; every "

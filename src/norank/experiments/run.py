@@ -80,6 +80,22 @@ def _versions() -> dict:
     return out
 
 
+def _code_revision() -> str | None:
+    """The git commit of the norank source tree that runs ("+modified" when src/ differs from it), or None
+    outside a git checkout: which code made a run's numbers."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", str(here.parent)],
+                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+modified" if changed else "") if commit else None
+
+
 def _machine() -> dict:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
@@ -165,11 +181,12 @@ def _record_identity(rec: dict) -> tuple:
                      rec.get("variant"), rec.get("train_fraction", 1.0))
 
 
-def _previous_records(out: Path, meta: dict) -> list[dict]:
+def _previous_records(out: Path, meta: dict, rerun=()) -> list[dict]:
     """Successful records of an earlier run in `out` with the same quick flag and split size.
 
     When only norank's defaults (or dataset settings) changed, the baselines that do not use them are
-    kept and norank and the transformer baseline are run again."""
+    kept and norank and the transformer baseline are run again. Records of the methods in `rerun` are
+    dropped ("norank" also drops its study variants), so they run again."""
     path = out / "results.json"
     if not path.is_file():
         return []
@@ -178,13 +195,17 @@ def _previous_records(out: Path, meta: dict) -> list[dict]:
     if key:
         raise ValueError(f"{path} was made with another {key} ({old['meta'].get(key)!r}); resume needs the "
                          "same settings: use another --out folder, or drop --resume to start over.")
-    records = [r for r in old["records"] if "error" not in r]
+    records = [r for r in old["records"] if "error" not in r and _base_method(r["method"]) not in rerun]
     changed = differing_setting(old["meta"], meta, ("norank_defaults", "dataset_settings"))
     if changed:
         records = [r for r in records if not M.uses_norank_settings(r["method"])]
         print(f"{path}: norank's {changed} changed since it was written; keeping its {len(records)} runs of "
               "baselines that do not use them, running norank and the transformer again.")
     return records
+
+
+def _base_method(name: str) -> str:
+    return M.NORANK if M.is_norank(name) else name
 
 
 def differing_setting(meta_a: dict, meta_b: dict, keys) -> str | None:
@@ -218,7 +239,7 @@ def load_views(out: Path, datasets, methods) -> dict:
 
 
 def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", quick=False, data_dir=None,
-                  studies=None, command="", resume=False, study_seeds=STUDY_SEEDS):
+                  studies=None, command="", resume=False, study_seeds=STUDY_SEEDS, rerun=None):
     """Run the experiments and write `out/results.json`, `results.csv`, `report.md` and `figures/`.
 
     Parameters
@@ -232,6 +253,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     quick : 1 seed, 15 norank epochs, at most 300 samples per dataset, no leave-site-out, fewer studies.
     studies : list of study names, ["none"] or [] for the main table only, None for all (--quick: a few).
     resume : keep the successful records of an earlier run in `out` and run only the missing ones.
+    rerun : with resume, method names whose earlier records are not kept (say after a fix in them).
     Returns the results dict that was written to results.json.
     """
     from tqdm.auto import tqdm
@@ -277,7 +299,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
         _warm_up()
 
     meta = {
-        "versions": _versions(), "machine": _machine(), "command": command,
+        "versions": _versions(), "code_revision": _code_revision(), "machine": _machine(), "command": command,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "quick": bool(quick),
         "seeds": seed_list, "study_seeds": seed_list[:study_seeds], "protocols": protocols,
         "datasets": list(datasets), "methods": list(methods),
@@ -289,7 +311,10 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
         "descriptions": {d: v["description"] for d, v in cache_data.items()},
         "study_datasets": {s: S.study_datasets(s, list(datasets), quick) for s in studies},
     }
-    previous = {_record_identity(r): r for r in _previous_records(out, meta)} if resume else {}
+    rerun = M.check_methods(rerun or [])
+    if rerun and not resume:
+        raise ValueError("rerun names methods to run again in a resumed run; pass resume=True (--resume) too.")
+    previous = {_record_identity(r): r for r in _previous_records(out, meta, rerun)} if resume else {}
     # Kept records the loop has not reached yet: every interim write includes them, so stopping a resumed
     # run never loses them.
     pending = {k: r for k, r in previous.items() if k in {_job_identity(j) for j in jobs}}
