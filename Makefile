@@ -33,7 +33,9 @@ RUNS  := docs/results_run
 RUN_A := --datasets olivetti,lfw,digits,galaxy --studies rank,ablation,mining,sample_efficiency,imbalance,collapse,encoder
 RUN_B := --datasets abide --studies rank,collapse
 RUN_C := --datasets crystal,galaxy-hard,crystal-hard --studies collapse,encoder
-REPRODUCE := OMP_NUM_THREADS=1 $(PY) -m norank reproduce --resume --seeds $(SEEDS)
+# RERUN=norank,transformer runs those methods again in every folder (after a fix in them).
+RERUN ?=
+REPRODUCE := OMP_NUM_THREADS=1 $(PY) -m norank reproduce --resume --seeds $(SEEDS) $(if $(RERUN),--rerun $(RERUN))
 results: install
 	mkdir -p $(RUNS)
 	( $(REPRODUCE) $(RUN_A) --out $(RUNS)/a > $(RUNS)/a.log 2>&1 & a=$$!; \
