@@ -285,6 +285,9 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     if methods is None:
         methods = list(QUICK_METHODS) if quick else M.all_methods()
     methods = M.check_methods(methods)
+    rerun = M.check_methods(rerun or [])
+    if rerun and not resume:
+        raise ValueError("rerun names methods to run again in a resumed run; pass resume=True (--resume) too.")
     if studies is None and quick:
         studies = list(S.QUICK_STUDIES)
     studies = S.check_studies(studies)
@@ -311,9 +314,6 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
         "descriptions": {d: v["description"] for d, v in cache_data.items()},
         "study_datasets": {s: S.study_datasets(s, list(datasets), quick) for s in studies},
     }
-    rerun = M.check_methods(rerun or [])
-    if rerun and not resume:
-        raise ValueError("rerun names methods to run again in a resumed run; pass resume=True (--resume) too.")
     previous = {_record_identity(r): r for r in _previous_records(out, meta, rerun)} if resume else {}
     # Kept records the loop has not reached yet: every interim write includes them, so stopping a resumed
     # run never loses them.
