@@ -56,6 +56,11 @@ def is_norank(name: str) -> bool:
     return name == NORANK or name.startswith(NORANK + "_")
 
 
+def base_method(name: str) -> str:
+    """The method a record belongs to: norank for its study variants (norank_dim32, ...), else the name."""
+    return NORANK if is_norank(name) else name
+
+
 def uses_norank_settings(name: str) -> bool:
     """norank and the transformer baseline take NoRankEmbedder's defaults; other baselines do not."""
     return is_norank(name) or name == "transformer"
@@ -99,5 +104,5 @@ def config_key(name: str, dataset: str, quick: bool, overrides: dict | None) -> 
     a study variant equal to the main configuration reuses the main run."""
     if uses_norank_settings(name):
         params = {**norank_defaults(), **norank_settings(dataset, quick, overrides)}
-        return (NORANK if is_norank(name) else name, tuple(sorted((k, repr(v)) for k, v in params.items() if k != "verbose")))
+        return (base_method(name), tuple(sorted((k, repr(v)) for k, v in params.items() if k != "verbose")))
     return (name, quick)

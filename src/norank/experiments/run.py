@@ -195,17 +195,13 @@ def _previous_records(out: Path, meta: dict, rerun=()) -> list[dict]:
     if key:
         raise ValueError(f"{path} was made with another {key} ({old['meta'].get(key)!r}); resume needs the "
                          "same settings: use another --out folder, or drop --resume to start over.")
-    records = [r for r in old["records"] if "error" not in r and _base_method(r["method"]) not in rerun]
+    records = [r for r in old["records"] if "error" not in r and M.base_method(r["method"]) not in rerun]
     changed = differing_setting(old["meta"], meta, ("norank_defaults", "dataset_settings"))
     if changed:
         records = [r for r in records if not M.uses_norank_settings(r["method"])]
         print(f"{path}: norank's {changed} changed since it was written; keeping its {len(records)} runs of "
               "baselines that do not use them, running norank and the transformer again.")
     return records
-
-
-def _base_method(name: str) -> str:
-    return M.NORANK if M.is_norank(name) else name
 
 
 def differing_setting(meta_a: dict, meta_b: dict, keys) -> str | None:
@@ -267,13 +263,11 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     if protocol not in ("heldout", "insample", "both"):
         raise ValueError(f"protocol={protocol!r} is not supported; use heldout, insample or both.")
     protocols = ["heldout", "insample"] if protocol == "both" else [protocol]
-    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or seeds < 1:
-        raise ValueError(f"seeds={seeds!r} must be a positive integer (the number of held-out splits).")
+    _check_positive_int(seeds, "seeds", "the number of held-out splits")
     n_seeds = min(int(seeds), QUICK_SEEDS) if quick else int(seeds)
     seed_list = list(range(n_seeds))
     if study_seeds is not None:
-        if isinstance(study_seeds, bool) or not isinstance(study_seeds, (int, np.integer)) or study_seeds < 1:
-            raise ValueError(f"study_seeds={study_seeds!r} must be a positive integer or None (every seed).")
+        _check_positive_int(study_seeds, "study_seeds", "or None for every seed")
         study_seeds = min(int(study_seeds), n_seeds)
     if datasets is None:
         datasets = available_datasets(data_dir)
@@ -366,6 +360,11 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     print(f"wrote {out / 'results.json'}, results.csv, report.md and {len(figure_files)} figures "
           f"in {meta['wall_seconds']:.0f} s")
     return results
+
+
+def _check_positive_int(value, name: str, meaning: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}={value!r} must be a positive integer ({meaning}).")
 
 
 def _warm_up() -> None:
