@@ -78,6 +78,24 @@ def test_save_load_round_trip_is_bitwise(fitted, blobs, tmp_path):
     assert loaded.history_ == fitted.history_
 
 
+def test_save_load_keeps_the_principal_components(blobs, tmp_path):
+    est = NoRankEmbedder(**{**FAST, "pca_components": 12}).fit(*blobs)
+    est.save(tmp_path / "model")
+    loaded = NoRankEmbedder.load(tmp_path / "model")
+    assert loaded.preprocessor_.n_features_ == 12
+    assert np.array_equal(loaded.transform(blobs[0]), est.transform(blobs[0]))
+
+
+def test_memory_mapped_input_with_pca_trains_like_in_memory(blobs, tmp_path):
+    X, y = blobs
+    np.save(tmp_path / "X.npy", X)
+    mm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    params = {**FAST, "pca_components": 12}
+    a = NoRankEmbedder(**params).fit(X, y).transform(X)
+    b = NoRankEmbedder(**params).fit(mm, y).transform(mm)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def test_pickle_round_trip(fitted, blobs):
     clone = pickle.loads(pickle.dumps(fitted))
     assert np.array_equal(clone.transform(blobs[0]), fitted.transform(blobs[0]))
@@ -146,6 +164,7 @@ def test_symmetric_matrices_use_upper_triangle_and_fisher_z():
     {"schedule": "constant"}, {"loss": "proxy_anchor"}, {"local_weight": 0.5, "global_weight": 0.5},
     {"dropout": 0.2, "layer_norm": True}, {"encoder": "conv"}, {"encoder": "transformer"},
     {"class_sampling": "sqrt"}, {"validation_fraction": 0.2, "n_iter_no_change": 1},
+    {"pca_components": 10}, {"pca_components": 10, "encoder": "transformer"},
 ])
 def test_every_option_trains(blobs, option):
     X, y = blobs
@@ -225,6 +244,8 @@ def test_non_finite_loss_stops_with_the_likely_cause(blobs, optimizer):
     ({"mining": "random"}, "mining='random'"), ({"epochs": 0}, "epochs"), ({"margin": -1}, "margin"),
     ({"samples_per_class": 1}, "samples_per_class"), ({"schedule_kappa": 0.3}, "Robbins"),
     ({"learning_rate": 0}, "learning_rate"), ({"device": "tpu"}, "device"),
+    ({"pca_components": 0}, "pca_components"), ({"pca_components": 61}, "exceeds what 60 training samples"),
+    ({"pca_components": 5, "encoder": "conv"}, "pixel grid"),
 ])
 def test_bad_parameters(blobs, params, match):
     with pytest.raises(ValueError, match=match):

@@ -31,6 +31,7 @@ def test_only_unsymmetric_2d_images_get_a_choice():
     assert selection.candidate_encoders(connectivity, "auto") == ("mlp",)
     assert selection.candidate_encoders(connectivity, False) == ("mlp", "conv")
     assert selection.candidate_encoders(images, True) == ("mlp",)
+    assert selection.candidate_encoders(images, "auto", pca_components=10) == ("mlp",)  # no pixel grid left
     assert selection.candidate_encoders(rng.random((6, 8, 8)), "auto") == ("mlp",)  # too small for the conv stack
 
 

@@ -101,6 +101,12 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Use the strict upper triangle of symmetric (n, R, R) matrices.
     fisher_z : bool, default=False
         Fisher z = artanh(r) of the upper triangle (correlation matrices).
+    pca_components : int or None, default=None
+        Project the (vectorised) training rows onto this many leading principal components before
+        normalisation and the encoder; the projection is fitted on the training samples and saved with
+        the model. It regularises wide inputs with few samples: on ABIDE (6105 features, ~610 training
+        samples) 200 components raised held-out 1-NN accuracy on 11 of 15 splits (docs/defaults.md). Works
+        with the MLP and transformer encoders, not the conv encoder (the pixel grid is gone).
     validation_fraction : float, default=0.0
         Stratified share held out for early stopping on leave-one-out precision@1.
     n_iter_no_change : int, default=10
@@ -170,6 +176,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         normalization="sample",
         symmetric="auto",
         fisher_z=False,
+        pca_components=None,
         validation_fraction=0.0,
         n_iter_no_change=10,
         checkpoint_dir=None,
@@ -207,6 +214,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.normalization = normalization
         self.symmetric = symmetric
         self.fisher_z = fisher_z
+        self.pca_components = pca_components
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.checkpoint_dir = checkpoint_dir
@@ -305,6 +313,14 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(f"validation_fraction={self.validation_fraction} must lie in [0, 0.5).")
         if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
             raise ValueError(f"learning_rate={self.learning_rate!r} must be a positive number.")
+        k = self.pca_components
+        if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
+            raise ValueError(f"pca_components={k!r} must be a positive integer, or None to keep every feature.")
+        if k is not None and self.encoder == "conv":
+            raise ValueError(
+                "encoder='conv' needs the pixel grid, which pca_components replaces by principal components; "
+                "use encoder='mlp' with pca_components, or pca_components=None with the conv encoder."
+            )
         from norank.schedules import robbins_monro
 
         robbins_monro(0, self.schedule_tau, self.schedule_kappa)  # checks tau and kappa, even when unused

@@ -1,7 +1,8 @@
 """Tensor stack → feature vectors, fitted on training data only and stored with the model.
 
 Each sample of shape (d1, ..., dk) becomes one row. Symmetric matrices (connectivity) keep only their
-strict upper triangle, optionally Fisher z-transformed; then rows are normalised per sample
+strict upper triangle, optionally Fisher z-transformed; rows may then be projected onto their
+leading principal components (fitted on the training rows); finally they are normalised per sample
 ("patient-wise"), per feature (statistics of the training set), or not at all.
 """
 
@@ -12,6 +13,7 @@ import numpy as np
 NORMALIZATIONS = ("sample", "feature", "none")
 _EPS = 1e-8
 _CHUNK_ROWS = 4096
+_PCA_IN_MEMORY_BYTES = 2 * 1024**3  # larger training stacks fit PCA incrementally, chunk by chunk
 
 
 def looks_symmetric(X, n_check: int = 16) -> bool:
@@ -34,13 +36,17 @@ class TensorPreprocessor:
         Keep only the strict upper triangle of symmetric (n, R, R) input. "auto" checks the data.
     fisher_z : bool
         Apply artanh to the upper triangle (correlation matrices), clipping |r| to `fisher_clip`.
+    n_components : int or None
+        Project rows onto this many leading principal components of the training rows (scikit-learn's
+        PCA; IncrementalPCA for stacks over 2 GiB) before normalising. None keeps every feature.
     """
 
-    def __init__(self, normalization="sample", symmetric="auto", fisher_z=False, fisher_clip=0.999):
+    def __init__(self, normalization="sample", symmetric="auto", fisher_z=False, fisher_clip=0.999, n_components=None):
         self.normalization = normalization
         self.symmetric = symmetric
         self.fisher_z = fisher_z
         self.fisher_clip = fisher_clip
+        self.n_components = n_components
 
     # -- fitting -------------------------------------------------------------------------------------
     def fit(self, X) -> "TensorPreprocessor":
@@ -65,11 +71,48 @@ class TensorPreprocessor:
             self.n_features_ = r * (r - 1) // 2
         else:
             self.n_features_ = int(np.prod(self.input_shape_))
+        self.pca_mean_ = self.pca_components_ = None
+        if self.n_components is not None:
+            self._fit_pca(X)
+            self.n_features_ = int(self.n_components)
         self.mean_ = np.zeros(self.n_features_, np.float32)
         self.scale_ = np.ones(self.n_features_, np.float32)
         if self.normalization == "feature":
             self._fit_feature_stats(X)
         return self
+
+    def _fit_pca(self, X) -> None:
+        from sklearn.decomposition import PCA, IncrementalPCA
+
+        k, n = self.n_components, len(X)
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"pca_components={k!r} must be a positive integer, or None to keep every feature.")
+        if k > min(n, self.n_features_):
+            raise ValueError(
+                f"pca_components={k} exceeds what {n} training samples of {self.n_features_} features allow "
+                f"(at most {min(n, self.n_features_)}); lower pca_components."
+            )
+        if n * self.n_features_ * 4 <= _PCA_IN_MEMORY_BYTES:
+            pca = PCA(int(k), random_state=0).fit(self._vectorise(np.asarray(X[:])))
+        else:
+            # Chunks of at least k rows, as IncrementalPCA needs; the last, short one joins its predecessor.
+            step = max(_CHUNK_ROWS, int(k))
+            pca = IncrementalPCA(int(k))
+            starts = list(range(0, n, step))
+            if len(starts) > 1 and n - starts[-1] < k:
+                starts.pop()
+            for i, start in enumerate(starts):
+                stop = starts[i + 1] if i + 1 < len(starts) else n
+                pca.partial_fit(self._vectorise(np.asarray(X[start:stop])))
+        self.pca_mean_ = pca.mean_.astype(np.float32)
+        self.pca_components_ = np.ascontiguousarray(pca.components_.T, dtype=np.float32)  # (features, k)
+
+    def _rows(self, X) -> np.ndarray:
+        """Vectorised rows, projected onto the principal components when they were fitted."""
+        rows = self._vectorise(X)
+        if self.pca_components_ is not None:
+            rows = (rows - self.pca_mean_) @ self.pca_components_
+        return rows
 
     def _fit_feature_stats(self, X) -> None:
         # Streaming sums in float64, so memory-mapped stacks never load at once.
@@ -77,7 +120,7 @@ class TensorPreprocessor:
         total_sq = np.zeros(self.n_features_, np.float64)
         n = len(X)
         for start in range(0, n, _CHUNK_ROWS):
-            rows = self._vectorise(np.asarray(X[start : start + _CHUNK_ROWS])).astype(np.float64)
+            rows = self._rows(np.asarray(X[start : start + _CHUNK_ROWS])).astype(np.float64)
             total += rows.sum(0)
             total_sq += (rows * rows).sum(0)
         mean = total / n
@@ -106,7 +149,7 @@ class TensorPreprocessor:
                 f"X has samples of shape {tuple(X.shape[1:])}, but the model was fitted on samples of shape "
                 f"{self.input_shape_}; reshape the input to match the training data."
             )
-        rows = self._vectorise(X)
+        rows = self._rows(X)
         if self.normalization == "sample":
             # Centre into a new array, then scale it in place: half the passes and temporaries of
             # (rows - mean) / rows.std(1), the largest cost of transform after the forward pass.
@@ -131,17 +174,30 @@ class TensorPreprocessor:
             "input_shape_": list(self.input_shape_),
             "symmetric_": bool(self.symmetric_),
             "n_features_": int(self.n_features_),
+            "n_components": None if self.n_components is None else int(self.n_components),
         }
-        return config, {"mean_": self.mean_, "scale_": self.scale_}
+        arrays = {"mean_": self.mean_, "scale_": self.scale_}
+        if self.pca_components_ is not None:
+            arrays.update(pca_mean_=self.pca_mean_, pca_components_=self.pca_components_)
+        return config, arrays
 
     @classmethod
     def from_state(cls, config: dict, arrays: dict) -> "TensorPreprocessor":
-        pre = cls(config["normalization"], config["symmetric"], config["fisher_z"], config["fisher_clip"])
+        pre = cls(
+            config["normalization"], config["symmetric"], config["fisher_z"], config["fisher_clip"],
+            config.get("n_components"),  # absent from models saved before PCA existed
+        )
         pre.input_shape_ = tuple(config["input_shape_"])
         pre.symmetric_ = bool(config["symmetric_"])
         pre.n_features_ = int(config["n_features_"])
         pre.mean_ = np.asarray(arrays["mean_"], np.float32)
         pre.scale_ = np.asarray(arrays["scale_"], np.float32)
+        pre.pca_mean_ = pre.pca_components_ = None
+        if pre.n_components is not None:
+            pre.pca_mean_ = np.asarray(arrays["pca_mean_"], np.float32)
+            pre.pca_components_ = np.asarray(arrays["pca_components_"], np.float32)
+            if pre.pca_components_.shape != (len(pre.pca_mean_), pre.n_features_):
+                raise ValueError("The saved principal components do not match the saved feature count.")
         if pre.mean_.shape != (pre.n_features_,) or pre.scale_.shape != (pre.n_features_,):
             raise ValueError("The saved preprocessing statistics do not match the saved feature count.")
         return pre

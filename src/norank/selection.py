@@ -37,10 +37,10 @@ SELECTION_EPOCH_SHARE = 1 / 3
 UNDECIDED_STANDARD_ERRORS = 2.0
 
 
-def candidate_encoders(X, symmetric) -> tuple[str, ...]:
+def candidate_encoders(X, symmetric, pca_components=None) -> tuple[str, ...]:
     """The encoders "auto" compares for input X: both for 2-D images of at least MIN_CONV_SIDE pixels a
-    side, only the MLP otherwise."""
-    is_image = X.ndim == 3 and min(X.shape[1:]) >= MIN_CONV_SIDE
+    side kept as pixels, only the MLP otherwise (principal components have no pixel grid)."""
+    is_image = X.ndim == 3 and min(X.shape[1:]) >= MIN_CONV_SIDE and pca_components is None
     if is_image and (symmetric is True or (symmetric == "auto" and looks_symmetric(X))):
         is_image = False
     return AUTO_CANDIDATES if is_image else ("mlp",)
@@ -91,7 +91,7 @@ def select_encoder(est, X, codes: np.ndarray) -> tuple[str, dict]:
     there was nothing to compare)."""
     from sklearn.utils import check_random_state
 
-    candidates = candidate_encoders(X, est.symmetric)
+    candidates = candidate_encoders(X, est.symmetric, est.pca_components)
     if len(candidates) == 1:
         return candidates[0], {candidates[0]: None}
     seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))

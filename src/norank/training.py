@@ -117,7 +117,7 @@ def train(est, X, codes: np.ndarray, counts: np.ndarray, *, lazy: bool, encoder:
     else:
         train_idx, val_idx = np.arange(len(codes)), np.empty(0, np.int64)
 
-    pre = TensorPreprocessor(est.normalization, est.symmetric, est.fisher_z)
+    pre = TensorPreprocessor(est.normalization, est.symmetric, est.fisher_z, n_components=est.pca_components)
     pre.fit(Rows(X, train_idx) if lazy or len(val_idx) else X)
     features = _Features(X, train_idx, pre, lazy, device)
     val_features = _Features(X, val_idx, pre, lazy, device) if len(val_idx) else None
