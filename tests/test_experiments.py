@@ -198,6 +198,17 @@ def test_study_variant_equal_to_main_reuses_config():
     assert M.config_key("norank_x", "digits", False, {"class_sampling": other}) != same
 
 
+def test_transformer_shares_the_dataset_settings_except_principal_components(monkeypatch):
+    monkeypatch.setitem(M.DATASET_SETTINGS, "toy", ({"dropout": 0.3, "pca_components": 5}, "a test"))
+    norank = M.make_method("norank", 0, "toy")
+    transformer = M.make_method("transformer", 0, "toy")
+    assert norank.pca_components == 5 and norank.dropout == 0.3
+    assert transformer.params == {"dropout": 0.3}
+    assert ("pca_components", "None") in M.config_key("transformer", "toy", False, {})[1]
+    assert ("pca_components", "5") in M.config_key("norank", "toy", False, {})[1]
+    assert M.method_settings("pca", "toy") is None
+
+
 def test_bad_arguments_raise_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match="protocol"):
         RUN.run_reproduce(tmp_path, datasets=["digits"], protocol="both-ish")

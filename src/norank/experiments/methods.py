@@ -23,6 +23,10 @@ DATASET_SETTINGS: dict[str, tuple[dict, str]] = {
               "components of the training rows (docs/defaults.md, \"ABIDE\")"),
 }
 
+# Dataset settings the transformer baseline does not share: principal components have no rows or
+# patches to tokenise, so it keeps the features themselves.
+NOT_FOR_TRANSFORMER = ("pca_components",)
+
 # The --quick run trains for fewer epochs; every other default stays.
 QUICK_EPOCHS = 15
 
@@ -42,6 +46,17 @@ def norank_settings(dataset: str, quick: bool = False, overrides: dict | None = 
         params["epochs"] = min(QUICK_EPOCHS, norank_defaults()["epochs"])
     params.update(overrides or {})
     return params
+
+
+def method_settings(name: str, dataset: str, quick: bool = False, overrides: dict | None = None) -> dict | None:
+    """The NoRankEmbedder keywords a method runs with: norank's settings, the transformer's share of
+    them, or None for baselines that do not use them."""
+    if is_norank(name):
+        return norank_settings(dataset, quick, overrides)
+    if name == "transformer":
+        params = norank_settings(dataset, quick, overrides)
+        return {k: v for k, v in params.items() if k not in NOT_FOR_TRANSFORMER}
+    return None
 
 
 def baseline_names() -> list[str]:
@@ -92,10 +107,10 @@ def make_method(name: str, seed: int, dataset: str, quick: bool = False, overrid
     if is_norank(name):
         from norank.estimator import NoRankEmbedder
 
-        return NoRankEmbedder(random_state=seed, **norank_settings(dataset, quick, overrides))
+        return NoRankEmbedder(random_state=seed, **method_settings(name, dataset, quick, overrides))
     if name == "transformer":
         # The same objective and training settings as norank, so only the encoder differs.
-        return make_baseline(name, random_state=seed, **norank_settings(dataset, quick, overrides))
+        return make_baseline(name, random_state=seed, **method_settings(name, dataset, quick, overrides))
     if name == "dec" and n_classes is not None:
         return make_baseline(name, random_state=seed, n_clusters=n_classes)
     return make_baseline(name, random_state=seed)
@@ -105,6 +120,6 @@ def config_key(name: str, dataset: str, quick: bool, overrides: dict | None) -> 
     """What decides a model's result apart from the data split: identical keys give identical fits, so
     a study variant equal to the main configuration reuses the main run."""
     if uses_norank_settings(name):
-        params = {**norank_defaults(), **norank_settings(dataset, quick, overrides)}
+        params = {**norank_defaults(), **method_settings(name, dataset, quick, overrides)}
         return (base_method(name), tuple(sorted((k, repr(v)) for k, v in params.items() if k != "verbose")))
     return (name, quick)

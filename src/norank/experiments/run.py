@@ -324,8 +324,7 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
         bar.set_postfix_str(f"{job.dataset} {job.method} {job.protocol} seed {job.seed}", refresh=False)
         key = (job.dataset, M.config_key(job.method, job.dataset, quick, job.overrides), job.protocol,
                job.seed, job.split, job.train_fraction)
-        settings = (M.norank_settings(job.dataset, quick, job.overrides)
-                    if M.uses_norank_settings(job.method) else None)
+        settings = M.method_settings(job.method, job.dataset, quick, job.overrides)
         if key in done:
             record = _record(job, done[key], settings)
             record["reused"] = True
