@@ -305,6 +305,36 @@ def test_encoder_study_skips_non_image_data():
     assert S.study_jobs("encoder", ["abide"], [0], set(M.all_methods())) == []
 
 
+def test_pca_study_covers_both_kinds_of_split_on_abide_only():
+    from norank.experiments import studies as S
+
+    sites = {"abide": ["NYU", "UM_1"]}
+    jobs = S.study_jobs("pca", ["abide", "digits"], [0, 1], set(M.all_methods()), sites=sites)
+    variants = ["features", *(f"pca{k}" for k in S.PCA_COMPONENTS)]
+    assert {(j.variant, j.seed, j.split) for j in jobs} == {
+        (v, s, split) for v in variants for s in (0, 1) for split in ("stratified", "site:NYU", "site:UM_1")}
+    assert {j.dataset for j in jobs} == {"abide"} and len(jobs) == len(variants) * 2 * 3
+    features = next(j for j in jobs if j.variant == "features")
+    assert M.config_key(features.method, "abide", False, features.overrides) == M.config_key("norank", "abide", False, {})
+    assert {j.overrides.get("pca_components") for j in jobs} == {None, *S.PCA_COMPONENTS}
+    assert S.study_jobs("pca", ["digits"], [0], set(M.all_methods()), sites={}) == []
+
+
+def test_pca_section_separates_random_splits_from_left_out_sites():
+    def rec(variant, split, acc, seed=0):
+        return {"dataset": "abide", "method": f"norank_{variant}", "protocol": "heldout", "seed": seed,
+                "split": split, "study": "pca", "variant": variant,
+                "metrics": {"knn_accuracy": acc}, "fit_seconds": 1.0}
+
+    recs = [rec("features", "stratified", 0.64), rec("pca200", "stratified", 0.66),
+            rec("features", "site:NYU", 0.70), rec("features", "site:USM", 0.78), rec("pca200", "site:NYU", 0.68),
+            rec("pca200", "site:USM", 0.74)]
+    text = R.pca_section(recs)
+    assert "| pca200, 70/30 |" in text and "**0.660**" in text.split("| pca200, 70/30 |")[1].split("\n")[0]
+    assert "| features, leave-site-out |" in text
+    assert "**0.740 ± 0.057**" in text.split("| features, leave-site-out |")[1].split("\n")[0]  # (0.70 + 0.78) / 2
+
+
 def test_collapse_and_encoder_sections_render():
     def rec(variant, protocol, sil, seed=0, study="collapse"):
         return {"dataset": "olivetti", "method": f"norank_{variant}", "protocol": protocol, "seed": seed,

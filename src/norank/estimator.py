@@ -104,9 +104,11 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     pca_components : int or None, default=None
         Project the (vectorised) training rows onto this many leading principal components before
         normalisation and the encoder; the projection is fitted on the training samples and saved with
-        the model. It regularises wide inputs with few samples: on ABIDE (6105 features, ~610 training
-        samples) 200 components raised held-out 1-NN accuracy on 11 of 15 splits (docs/defaults.md). Works
-        with the MLP and transformer encoders, not the conv encoder (the pixel grid is gone).
+        the model. A regulariser for wide inputs with few samples, with a cost to measure: on ABIDE
+        (6105 features, ~610 training samples) 200 components raised held-out 1-NN accuracy on random
+        70/30 splits but lowered it on sites left out of training, whose variance the training
+        components miss (docs/defaults.md, "ABIDE"). Works with the MLP and transformer encoders, not
+        the conv encoder (the pixel grid is gone).
     validation_fraction : float, default=0.0
         Stratified share held out for early stopping on leave-one-out precision@1.
     n_iter_no_change : int, default=10

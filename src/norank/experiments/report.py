@@ -33,6 +33,7 @@ STUDY_TITLES = {
     "imbalance": "f. Class imbalance: per-class recall under each class_sampling",
     "collapse": "g. Trained to collapse: the regime of the paper's in-sample numbers",
     "encoder": "h. Encoder: auto (the default) beside the MLP and the conv encoder, on image sets",
+    "pca": "i. Principal components before the encoder (ABIDE): 70/30 splits and leave-site-out",
 }
 
 # (claim, dataset, protocol-independent method, metric, paper value, comparator, threshold note)
@@ -408,9 +409,29 @@ def encoder_section(recs):
     return "\n\n".join(out)
 
 
+def pca_section(recs):
+    cols = ["silhouette", "ari", "knn_accuracy", "map_at_r", "trustworthiness", "fit_seconds"]
+    out = ["`features` is the main configuration (every upper-triangle connectivity value); `pca<k>` projects "
+           "them onto the k leading principal components of the training rows first (`pca_components=k`). "
+           "70/30 rows are the stratified splits; leave-site-out rows hold out each of the largest sites in "
+           "turn, with every study seed, so their mean runs over sites × seeds."]
+    for d in sorted({r["dataset"] for r in recs}):
+        rows, families = [], []
+        for label, is_site in (("70/30", False), ("leave-site-out", True)):
+            sel = [r for r in recs if r["dataset"] == d and str(r.get("split", "")).startswith("site:") == is_site]
+            part = _study_rows(sel, _variants(sel), cols, label_of=lambda v, lbl=label: f"{v}, {lbl}")
+            rows += part
+            families.append({n for n, _ in part})
+        seeds_note = _seeds_note([r for r in recs if r["dataset"] == d])
+        out.append(f"#### {d}\n\n{seeds_note}. Bold marks the best per column within each kind of split.\n\n"
+                   + table(rows, cols, bold_rows=[f for f in families if f], bold_columns=cols[:-1],
+                           label="variant, split"))
+    return "\n\n".join(out)
+
+
 SECTIONS = {"rank": rank_section, "ablation": ablation_section, "mining": mining_section,
             "sample_efficiency": efficiency_section, "imbalance": imbalance_section,
-            "collapse": collapse_section, "encoder": encoder_section}
+            "collapse": collapse_section, "encoder": encoder_section, "pca": pca_section}
 
 
 # -- paper claims --------------------------------------------------------------------------------------

@@ -162,7 +162,7 @@ def plan(datasets, methods, seeds, protocols, studies, sites, quick, study_seeds
     available = set(methods) | set(M.all_methods())
     study_seed_list = seeds if study_seeds is None else seeds[:study_seeds]
     extra = [job for study in studies
-             for job in S.study_jobs(study, datasets, study_seed_list, available, quick, protocols)]
+             for job in S.study_jobs(study, datasets, study_seed_list, available, quick, protocols, sites)]
     by_seed = lambda j: seeds.index(j.seed)  # noqa: E731
     return sorted(main, key=by_seed) + sorted(extra, key=by_seed)
 

@@ -10,6 +10,8 @@ f. imbalance: per-class 1-NN recall of the smallest classes under each class_sam
 g. collapse: norank trained until every class collapses (the regime the paper's in-sample numbers come
    from), in-sample and held-out, beside the defaults.
 h. encoder: the default encoder="auto" beside the MLP and the convolutional encoder on image sets.
+i. pca: ABIDE with its features projected onto 100 / 200 / 400 principal components first, on the
+   70/30 splits and leave-site-out.
 Studies use the held-out protocol only, except `collapse`, which also runs in-sample. Each study names the datasets it prefers; when none of them is
 in the run, it uses the first dataset of the run and the report says so.
 """
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 
 from norank.experiments.methods import NORANK, norank_defaults
 
-STUDIES = ("rank", "ablation", "mining", "sample_efficiency", "imbalance", "collapse", "encoder")
+STUDIES = ("rank", "ablation", "mining", "sample_efficiency", "imbalance", "collapse", "encoder", "pca")
 QUICK_STUDIES = ("ablation",)
 
 RANKS = (5, 10, 20)
@@ -38,6 +40,7 @@ PREFERRED = {
     "imbalance": ("lfw",),
     "collapse": ("olivetti", "lfw", "abide", "galaxy", "crystal"),
     "encoder": ("galaxy-hard", "crystal-hard", "olivetti", "lfw"),
+    "pca": ("abide",),
 }
 
 # Trained to collapse: Euclidean distances with a margin of 2, the sphere's diameter, so no triplet is
@@ -52,6 +55,7 @@ COLLAPSE_SETTINGS = {"distance": "euclidean", "margin": 2.0, "diversity_weight":
                      "dropout": 0.0}
 QUICK_COLLAPSE_EPOCHS = 60
 ENCODERS = ("auto", "mlp", "conv")
+PCA_COMPONENTS = (100, 200, 400)
 QUICK_PREFERRED = {"rank": ("olivetti",), "ablation": ("olivetti",)}
 
 
@@ -191,7 +195,21 @@ def encoder_jobs(datasets, seeds):
     return [_norank_variant(d, s, "encoder", e, {"encoder": e}) for d in datasets for s in seeds for e in ENCODERS]
 
 
-def study_jobs(study, datasets, seeds, methods_available, quick=False, protocols=("heldout",)) -> list[Job]:
+def pca_jobs(datasets, seeds, sites):
+    """Every features (the main configuration) and pca<k> variant on the 70/30 splits and, where the
+    dataset has sites, on each leave-site-out split, for every study seed. Wide data only (ABIDE): the
+    component counts need more features and training samples than the other sets have."""
+    variants = {"features": {}, **{f"pca{k}": {"pca_components": k} for k in PCA_COMPONENTS}}
+    jobs = []
+    for d in datasets:
+        for s in seeds:
+            for split in ("stratified", *(f"site:{site}" for site in sites.get(d, []))):
+                jobs += [Job(d, f"{NORANK}_{v}", "heldout", s, split=split, study="pca", variant=v, overrides=o)
+                         for v, o in variants.items()]
+    return jobs
+
+
+def study_jobs(study, datasets, seeds, methods_available, quick=False, protocols=("heldout",), sites=None) -> list[Job]:
     ds = study_datasets(study, datasets, quick)
     if study == "collapse":
         return collapse_jobs(ds, seeds, protocols, quick)
@@ -209,4 +227,6 @@ def study_jobs(study, datasets, seeds, methods_available, quick=False, protocols
         return efficiency_jobs(ds, seeds, "transformer" in methods_available)
     if study == "imbalance":
         return imbalance_jobs(ds, seeds)
+    if study == "pca":
+        return pca_jobs([d for d in ds if d in PREFERRED["pca"]], seeds, sites or {})
     raise ValueError(f"unknown study {study!r}; use one of {STUDIES}.")
