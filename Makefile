@@ -31,7 +31,7 @@ bench: install
 SEEDS ?= 5
 RUNS  := docs/results_run
 RUN_A := --datasets olivetti,lfw,digits,galaxy --studies rank,ablation,mining,sample_efficiency,imbalance,collapse,encoder
-RUN_B := --datasets abide --studies rank,collapse,pca
+RUN_B := --datasets abide --studies rank,collapse,pca --study-seeds 5
 RUN_C := --datasets crystal,galaxy-hard,crystal-hard --studies collapse,encoder
 # RERUN=norank,transformer runs those methods again in every folder (after a fix in them).
 RERUN ?=
