@@ -428,6 +428,20 @@ def test_publish_merges_runs(tiny_run, tmp_path):
     assert "galaxy-hard" in (tmp_path / "results.md").read_text()
 
 
+def test_merged_runs_with_different_study_seeds_name_them_per_dataset(tiny_run):
+    from norank.experiments.publish import merge
+
+    _, results, _, _ = tiny_run
+    meta = {**results["meta"], "seeds": [0, 1, 2, 3, 4], "studies": ["rank"]}
+    a = {"meta": {**meta, "datasets": ["olivetti", "lfw"], "study_seeds": [0, 1, 2]}, "records": []}
+    b = {"meta": {**meta, "datasets": ["abide"], "study_seeds": [0, 1, 2, 3, 4]}, "records": []}
+    merged = merge([a, b])
+    assert merged["meta"]["study_seeds"] == {"olivetti": [0, 1, 2], "lfw": [0, 1, 2], "abide": [0, 1, 2, 3, 4]}
+    text = R.header(merged)
+    assert "olivetti, lfw: [0, 1, 2]; abide: [0, 1, 2, 3, 4]" in text
+    assert merge([a, {**a, "meta": {**a["meta"], "datasets": ["digits"]}}])["meta"]["study_seeds"] == [0, 1, 2]
+
+
 def test_main_tables_compare_methods_on_the_same_seeds():
     recs = [{"method": m, "seed": s} for m in ("norank", "lda") for s in (0, 1)] + [{"method": "norank", "seed": 2}]
     kept, dropped = R.complete_seeds(recs)

@@ -33,6 +33,10 @@ def merge(results: list[dict]) -> dict:
         meta[key] = list(dict.fromkeys(v for r in results for v in r["meta"].get(key, [])))
     for key in ("descriptions", "study_datasets", "dataset_settings"):
         meta[key] = {k: v for r in results for k, v in r["meta"].get(key, {}).items()}
+    study_seeds = [r["meta"].get("study_seeds", r["meta"]["seeds"]) for r in results]
+    if any(list(seeds) != list(study_seeds[0]) for seeds in study_seeds):
+        # Runs made with different --study-seeds: the seeds per dataset, for the report header.
+        meta["study_seeds"] = {d: list(seeds) for r, seeds in zip(results, study_seeds) for d in r["meta"]["datasets"]}
     if len(results) > 1:
         meta["command"] = " ; ".join(r["meta"].get("command", "") for r in results)
         walls = [r["meta"].get("wall_seconds") for r in results]
