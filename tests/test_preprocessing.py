@@ -67,7 +67,7 @@ def test_large_stacks_fit_pca_incrementally_with_the_same_subspace(monkeypatch):
     X = (rng.normal(size=(300, 3)) * [5.0, 3.0, 2.0] @ rng.normal(size=(3, 20)) + 0.05 * rng.normal(size=(300, 20)))
     X = X.astype(np.float32)
     full = TensorPreprocessor("none", n_components=3).fit(X)
-    monkeypatch.setattr(module, "_PCA_IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(module, "IN_MEMORY_BYTES", 0)
     monkeypatch.setattr(module, "_CHUNK_ROWS", 64)
     chunked = TensorPreprocessor("none", n_components=3).fit(X)
     # Same principal subspace: the projections onto each other's components match.

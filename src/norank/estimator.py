@@ -267,7 +267,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def _check_params(self) -> None:
         from norank.encoders import ENCODERS
         from norank.mining import MINERS
-        from norank.preprocessing import NORMALIZATIONS
+        from norank.preprocessing import NORMALIZATIONS, check_n_components
         from norank.sampling import CLASS_SAMPLING
         from norank.schedules import SCHEDULES
 
@@ -315,10 +315,8 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             raise ValueError(f"validation_fraction={self.validation_fraction} must lie in [0, 0.5).")
         if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
             raise ValueError(f"learning_rate={self.learning_rate!r} must be a positive number.")
-        k = self.pca_components
-        if k is not None and (not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1):
-            raise ValueError(f"pca_components={k!r} must be a positive integer, or None to keep every feature.")
-        if k is not None and self.encoder == "conv":
+        check_n_components(self.pca_components)
+        if self.pca_components is not None and self.encoder == "conv":
             raise ValueError(
                 "encoder='conv' needs the pixel grid, which pca_components replaces by principal components; "
                 "use encoder='mlp' with pca_components, or pca_components=None with the conv encoder."

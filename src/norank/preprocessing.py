@@ -13,7 +13,13 @@ import numpy as np
 NORMALIZATIONS = ("sample", "feature", "none")
 _EPS = 1e-8
 _CHUNK_ROWS = 4096
-_PCA_IN_MEMORY_BYTES = 2 * 1024**3  # larger training stacks fit PCA incrementally, chunk by chunk
+IN_MEMORY_BYTES = 2 * 1024**3  # inputs up to this size are processed at once: PCA fits, training caches
+
+
+def check_n_components(k) -> None:
+    """Refuse a component count that is not a positive integer (None keeps every feature)."""
+    if k is not None and (not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1):
+        raise ValueError(f"pca_components={k!r} must be a positive integer, or None to keep every feature.")
 
 
 def looks_symmetric(X, n_check: int = 16) -> bool:
@@ -85,24 +91,20 @@ class TensorPreprocessor:
         from sklearn.decomposition import PCA, IncrementalPCA
 
         k, n = self.n_components, len(X)
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"pca_components={k!r} must be a positive integer, or None to keep every feature.")
+        check_n_components(k)
         if k > min(n, self.n_features_):
             raise ValueError(
                 f"pca_components={k} exceeds what {n} training samples of {self.n_features_} features allow "
                 f"(at most {min(n, self.n_features_)}); lower pca_components."
             )
-        if n * self.n_features_ * 4 <= _PCA_IN_MEMORY_BYTES:
+        if n * self.n_features_ * 4 <= IN_MEMORY_BYTES:
             pca = PCA(int(k), random_state=0).fit(self._vectorise(np.asarray(X[:])))
         else:
-            # Chunks of at least k rows, as IncrementalPCA needs; the last, short one joins its predecessor.
-            step = max(_CHUNK_ROWS, int(k))
+            # Equal chunks of at least max(_CHUNK_ROWS, k) rows: IncrementalPCA needs k rows per chunk.
+            n_chunks = max(1, n // max(_CHUNK_ROWS, int(k)))
+            bounds = np.linspace(0, n, n_chunks + 1).astype(int)
             pca = IncrementalPCA(int(k))
-            starts = list(range(0, n, step))
-            if len(starts) > 1 and n - starts[-1] < k:
-                starts.pop()
-            for i, start in enumerate(starts):
-                stop = starts[i + 1] if i + 1 < len(starts) else n
+            for start, stop in zip(bounds[:-1], bounds[1:]):
                 pca.partial_fit(self._vectorise(np.asarray(X[start:stop])))
         self.pca_mean_ = pca.mean_.astype(np.float32)
         self.pca_components_ = np.ascontiguousarray(pca.components_.T, dtype=np.float32)  # (features, k)

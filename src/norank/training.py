@@ -31,14 +31,14 @@ from norank.losses import (
     uniformity_loss,
 )
 from norank.mining import active_anchor_fraction, mine
-from norank.preprocessing import TensorPreprocessor
+from norank.preprocessing import IN_MEMORY_BYTES, TensorPreprocessor
 from norank.sampling import ClassBalancedBatchSampler
 from norank.schedules import schedule_factor
 from norank.lazy import PageReleaser, Rows, take_rows
 
 TERMS = ("triplet", "diversity", "uniformity", "local", "global")
 CHECKPOINT_FILE = "checkpoint.pt"
-_PRELOAD_BYTES = 2 * 1024**3  # in-memory inputs up to this size are preprocessed once, up front
+_PRELOAD_BYTES = IN_MEMORY_BYTES  # in-memory inputs up to this size are preprocessed once, up front
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):

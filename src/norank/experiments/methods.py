@@ -51,12 +51,10 @@ def norank_settings(dataset: str, quick: bool = False, overrides: dict | None = 
 def method_settings(name: str, dataset: str, quick: bool = False, overrides: dict | None = None) -> dict | None:
     """The NoRankEmbedder keywords a method runs with: norank's settings, the transformer's share of
     them, or None for baselines that do not use them."""
-    if is_norank(name):
-        return norank_settings(dataset, quick, overrides)
-    if name == "transformer":
-        params = norank_settings(dataset, quick, overrides)
-        return {k: v for k, v in params.items() if k not in NOT_FOR_TRANSFORMER}
-    return None
+    if not uses_norank_settings(name):
+        return None
+    params = norank_settings(dataset, quick, overrides)
+    return params if is_norank(name) else {k: v for k, v in params.items() if k not in NOT_FOR_TRANSFORMER}
 
 
 def baseline_names() -> list[str]:

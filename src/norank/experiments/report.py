@@ -533,16 +533,17 @@ def header(results):
                      "protocol's 5 (to fit the time available); with one seed the tables show no ± and "
                      "differences between methods below the split-to-split spread are not meaningful.")
     study_seeds = meta.get("study_seeds", meta["seeds"])
+    which = None
     if isinstance(study_seeds, dict):  # merged runs made with different --study-seeds
         by_seeds: dict = {}
         for d, seeds in study_seeds.items():
             by_seeds.setdefault(tuple(seeds), []).append(d)
         which = "; ".join(f"{', '.join(ds)}: {list(seeds)}" for seeds, ds in by_seeds.items())
+    elif meta.get("studies") and list(study_seeds) != list(meta["seeds"]):
+        which = str(list(study_seeds))
+    if which:
         lines.append(f"\nThe studies (b–i) use held-out seeds {which}: they compare variants on the same splits; "
                      "the main tables use every seed.")
-    elif meta.get("studies") and list(study_seeds) != list(meta["seeds"]):
-        lines.append(f"\nThe studies (b–i) use held-out seeds {list(study_seeds)}: they compare variants on the same "
-                     "splits; the main tables use every seed.")
     present = {d: sorted({r["seed"] for r in complete_seeds(select(results["records"], dataset=d, protocol="heldout",
                                                                    split="stratified", study=None))[0]})
                for d in meta["datasets"]}

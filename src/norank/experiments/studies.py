@@ -13,7 +13,7 @@ h. encoder: the default encoder="auto" beside the MLP and the convolutional enco
 i. pca: ABIDE with its features projected onto 100 / 200 / 400 principal components first, on the
    70/30 splits and leave-site-out.
 Studies use the held-out protocol only, except `collapse`, which also runs in-sample. Each study names the datasets it prefers; when none of them is
-in the run, it uses the first dataset of the run and the report says so.
+in the run, it uses the first dataset of the run and the report says so (`pca` is skipped instead).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ QUICK_COLLAPSE_EPOCHS = 60
 ENCODERS = ("auto", "mlp", "conv")
 PCA_COMPONENTS = (100, 200, 400)
 QUICK_PREFERRED = {"rank": ("olivetti",), "ablation": ("olivetti",)}
+# Studies that only make sense on their preferred datasets, so they never fall back to another one.
+NO_FALLBACK = ("pca",)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def check_studies(names) -> list[str]:
 def study_datasets(study: str, datasets: list[str], quick: bool = False) -> list[str]:
     preferred = (QUICK_PREFERRED if quick else {}).get(study, PREFERRED[study])
     chosen = [d for d in preferred if d in datasets]
-    return chosen or datasets[:1]
+    return chosen or ([] if study in NO_FALLBACK else datasets[:1])
 
 
 def main_jobs(datasets, methods, seeds, protocols, sites) -> list[Job]:
@@ -228,5 +230,5 @@ def study_jobs(study, datasets, seeds, methods_available, quick=False, protocols
     if study == "imbalance":
         return imbalance_jobs(ds, seeds)
     if study == "pca":
-        return pca_jobs([d for d in ds if d in PREFERRED["pca"]], seeds, sites or {})
+        return pca_jobs(ds, seeds, sites or {})
     raise ValueError(f"unknown study {study!r}; use one of {STUDIES}.")
