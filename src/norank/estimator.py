@@ -155,6 +155,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         layer_norm=False,
         projection_head=False,
         loss="triplet",
+        miner=None,
         margin=2.0,
         distance="euclidean",
         mining="semihard",
@@ -181,6 +182,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         pca_components=None,
         validation_fraction=0.0,
         n_iter_no_change=10,
+        callbacks=None,
         checkpoint_dir=None,
         device="auto",
         random_state=None,
@@ -193,6 +195,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.layer_norm = layer_norm
         self.projection_head = projection_head
         self.loss = loss
+        self.miner = miner
         self.margin = margin
         self.distance = distance
         self.mining = mining
@@ -219,6 +222,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.pca_components = pca_components
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.callbacks = callbacks
         self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.random_state = random_state
@@ -265,65 +269,9 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return self
 
     def _check_params(self) -> None:
-        from norank.encoders import ENCODERS
-        from norank.mining import MINERS
-        from norank.preprocessing import NORMALIZATIONS, check_n_components
-        from norank.sampling import CLASS_SAMPLING
-        from norank.schedules import SCHEDULES
+        from norank.params import check_params
 
-        choices = {
-            "encoder": ("auto", *ENCODERS),
-            "loss": ("triplet", "proxy_anchor"),
-            "distance": ("squared", "euclidean"),
-            "mining": tuple(MINERS),
-            "optimizer": ("sgd", "adam"),
-            "schedule": SCHEDULES,
-            "class_sampling": CLASS_SAMPLING,
-            "normalization": NORMALIZATIONS,
-            "device": ("auto", "cpu", "cuda"),
-        }
-        for name, valid in choices.items():
-            value = getattr(self, name)
-            if value not in valid and not (name == "device" and str(value).startswith("cuda:")):
-                raise ValueError(f"{name}={value!r} is not supported; use one of {valid}.")
-        positive_ints = ("embedding_dim", "epochs", "batch_size", "samples_per_class", "n_iter_no_change", "local_neighbors")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer.")
-        if self.samples_per_class < 2:
-            raise ValueError("samples_per_class must be at least 2 so that each anchor has a positive in its batch.")
-        if self.batch_size < 2 * self.samples_per_class:
-            raise ValueError(
-                f"batch_size={self.batch_size} holds fewer than 2 classes of samples_per_class="
-                f"{self.samples_per_class}; raise batch_size or lower samples_per_class."
-            )
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, numbers.Integral):
-            sizes = (sizes,)
-        if not all(isinstance(s, numbers.Integral) and s > 0 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be a tuple of positive integers.")
-        non_negative = ("dropout", "margin", "diversity_weight", "uniformity_weight", "uniformity_t",
-                        "local_weight", "global_weight", "momentum", "weight_decay", "validation_fraction")
-        for name in non_negative:
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name}={value!r} must be a finite number >= 0.")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout={self.dropout} must lie in [0, 1).")
-        if not 0 <= self.validation_fraction < 0.5:
-            raise ValueError(f"validation_fraction={self.validation_fraction} must lie in [0, 0.5).")
-        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate={self.learning_rate!r} must be a positive number.")
-        check_n_components(self.pca_components)
-        if self.pca_components is not None and self.encoder == "conv":
-            raise ValueError(
-                "encoder='conv' needs the pixel grid, which pca_components replaces by principal components; "
-                "use encoder='mlp' with pca_components, or pca_components=None with the conv encoder."
-            )
-        from norank.schedules import robbins_monro
-
-        robbins_monro(0, self.schedule_tau, self.schedule_kappa)  # checks tau and kappa, even when unused
+        check_params(self.get_params())
 
     # -- embedding -----------------------------------------------------------------------------------
     def transform(self, X):
