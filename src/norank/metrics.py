@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from norank.neighbors import _as_matrix, chunk_rows, kneighbors, select_smallest, squared_distances
+from norank.splits import stratified_subset
 
-__all__ = ["evaluate", "knn_accuracy", "KEYS", "AUTO_SAMPLE_SIZE"]
+__all__ = ["evaluate", "knn_accuracy", "precision_at_1", "KEYS", "AUTO_SAMPLE_SIZE"]
 
 KEYS = (
     "silhouette", "davies_bouldin", "calinski_harabasz", "separation_ratio", "ari", "nmi",
@@ -71,10 +72,11 @@ def evaluate(Z, y, X=None, k=5, random_state=0, *, sample_size=None):
     out = dict.fromkeys(key for key in KEYS if X is not None or key not in ("trustworthiness", "continuity"))
     out["davies_bouldin"], out["calinski_harabasz"] = _centroid_scores(Zt, codes, counts)
 
-    sample = np.arange(n) if exact else _stratified(codes, counts, size, rng)
+    sample = np.arange(n) if exact else stratified_subset(codes, size, rng, min_per_class=2)
     out["ari"], out["nmi"] = _cluster_agreement(Zt.numpy(), codes, n_classes, sample, random_state)
 
-    queries = np.arange(n) if exact else _stratified(codes, counts, max(size // 5, size * size // n), rng)
+    queries = np.arange(n) if exact else stratified_subset(codes, max(size // 5, size * size // n), rng,
+                                                             min_per_class=2)
     q_codes = codes[queries]
     weights = counts[q_codes] / np.bincount(q_codes, minlength=n_classes)[q_codes]
     k_top = int(min(n - 1, max(counts.max() - 1, k)))
@@ -114,6 +116,24 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, k=1):
     np.add.at(votes, (np.arange(len(test))[:, None], train_codes[ind]), 1)
     predicted = classes[votes.argmax(1)]
     return float(np.mean(predicted == y_test))
+
+
+def precision_at_1(Z, y):
+    """Leave-one-out precision@1: the share of samples whose nearest other sample shares their label.
+
+    The one copy of this score (``evaluate``'s ``precision_at_1`` gives the same value, as
+    pytorch-metric-learning defines it): a sample alone in its class is not a query, since nothing could
+    be retrieved for it. Raises ValueError when no class has two samples.
+    """
+    Zm = _as_matrix(Z, "Z")
+    y = _labels(y, len(Zm), "y")
+    _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    queries = counts[codes] > 1
+    if not queries.any():
+        raise ValueError("no class has two samples: precision@1 needs a same-class neighbour to look for; "
+                         "pass at least two samples of some class.")
+    _, ind = kneighbors(Zm, Zm, 1, exclude_self=True, backend="torch")
+    return float(np.mean(codes[ind[queries, 0]] == codes[queries]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,19 +193,6 @@ def _check_sample_size(sample_size, n_classes):
 
 # ---------------------------------------------------------------------------------------------
 # Parts
-
-
-def _stratified(codes, counts, size, rng):
-    """A seeded sample of about `size` indices, classes in proportion and at least two per class."""
-    quota = size * counts / counts.sum()
-    take = np.floor(quota).astype(np.int64)
-    leftover = int(size - take.sum())
-    take[np.argsort(take - quota, kind="stable")[:leftover]] += 1
-    take = np.minimum(np.maximum(take, 2), counts)
-    order = np.lexsort((rng.random(len(codes)), codes))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.arange(len(codes)) - starts[codes[order]]
-    return np.sort(order[rank < take[codes[order]]])
 
 
 def _centroid_scores(Zt, codes, counts):
