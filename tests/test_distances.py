@@ -68,3 +68,28 @@ def test_bad_input():
         pairwise_distances([[0.0, 1.0]])
     with pytest.raises(ValueError, match="same number of columns"):
         pairwise_distances_between(torch.zeros(3, 2), torch.zeros(3, 4))
+
+
+def test_distance_names_and_shared_checks():
+    from norank.distances import (
+        DISTANCES,
+        check_distance,
+        check_label_tensor,
+        check_matrix,
+        distance_matrix,
+    )
+
+    z = _points()
+    assert DISTANCES == ("euclidean", "squared")
+    torch.testing.assert_close(distance_matrix(z, "squared"), pairwise_distances(z, squared=True))
+    torch.testing.assert_close(distance_matrix(z), pairwise_distances(z, squared=False))
+    with pytest.raises(ValueError, match="'euclidean', 'squared'"):
+        check_distance("cosine")
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        check_matrix("z", z[:1], min_rows=2)
+    with pytest.raises(TypeError, match="torch.as_tensor"):
+        check_label_tensor([0, 1], 2)
+    with pytest.raises(TypeError, match="integer dtype"):
+        check_label_tensor(torch.tensor([True, False]), 2)
+    with pytest.raises(ValueError, match=r"shape \(3,\) to match the embeddings"):
+        check_label_tensor(torch.tensor([0, 1]), 3)

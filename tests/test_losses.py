@@ -1,27 +1,43 @@
-"""Loss terms against pytorch-metric-learning and brute-force loops; gradients checked in float64."""
+"""Losses against pytorch-metric-learning (values and gradients, float64) and brute-force loops: the
+triplet family, the class-vector family (Proxy-Anchor, ArcFace) and the registry."""
 
-import itertools
 import math
+import pickle
 
-import numpy as np
 import pytest
 import torch
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.reducers import MeanReducer
-from scipy.spatial.distance import pdist
-from scipy.stats import pearsonr
 
 from norank.distances import pairwise_distances
 from norank.losses import (
+    LOSSES,
+    ArcFaceLoss,
+    MultiSimilarityLoss,
     ProxyAnchorLoss,
-    diversity_loss,
-    global_preservation_loss,
-    local_preservation_loss,
+    TripletLoss,
+    make_loss,
     triplet_margin_loss,
-    uniformity_loss,
 )
-from norank.mining import all_triplets, hard_triplets, semihard_triplets
+from norank.mining import (
+    MINERS,
+    active_anchor_fraction,
+    all_triplets,
+    hard_triplets,
+    semihard_triplets,
+)
+
+# Equality with PML in float64: values to 1e-10 relative, gradients to 1e-8 relative (1e-10 absolute).
+VALUE_TOL = {"atol": 1e-12, "rtol": 1e-10}
+GRAD_TOL = {"atol": 1e-10, "rtol": 1e-8}
+# Edge-case label sets: a one-sample class, two classes, one class only, no two samples alike.
+EDGE_LABELS = {
+    "singleton": [0, 0, 0, 1, 1, 2, 3, 3],
+    "two_classes": [0, 1] * 5,
+    "one_class": [2] * 6,
+    "all_singletons": [0, 1, 2, 3, 4, 5],
+}
 
 
 def _gen(seed):
@@ -34,6 +50,21 @@ def _batch(n_classes=4, per_class=4, dim=6, seed=0):
     labels = labels[torch.randperm(labels.numel(), generator=g)]
     z = torch.nn.functional.normalize(torch.randn(labels.numel(), dim, generator=g, dtype=torch.float64), dim=1)
     return z, labels
+
+
+def _unit(n, dim=6, seed=0):
+    return torch.nn.functional.normalize(torch.randn(n, dim, generator=_gen(seed), dtype=torch.float64), dim=1)
+
+
+def assert_same_as_pml(ours, theirs, z, labels, *extra):
+    """Equal values and embedding gradients of two losses on the same batch; returns both losses."""
+    z1, z2 = z.clone().requires_grad_(True), z.clone().requires_grad_(True)
+    a, b = ours(z1, labels, *extra), theirs(z2, labels, *extra)
+    torch.testing.assert_close(a, b, **VALUE_TOL)
+    a.backward()
+    b.backward()
+    torch.testing.assert_close(z1.grad, z2.grad, **GRAD_TOL)
+    return a, b
 
 
 @pytest.mark.parametrize("squared", [True, False])
@@ -72,7 +103,9 @@ def test_triplet_loss_gradcheck():
     z, labels = _batch(n_classes=3, per_class=2, dim=3, seed=2)
     triplets = all_triplets(pairwise_distances(z), labels, 0.5)
     for squared in (True, False):
-        fn = lambda t: triplet_margin_loss(pairwise_distances(t, squared=squared), *triplets, 0.5)  # noqa: E731
+        def fn(t, squared=squared):
+            return triplet_margin_loss(pairwise_distances(t, squared=squared), *triplets, 0.5)
+
         assert torch.autograd.gradcheck(fn, (z.clone().requires_grad_(True),))
 
 
@@ -85,129 +118,6 @@ def test_triplet_loss_bad_input():
         triplet_margin_loss(dist, idx, idx, idx, float("nan"))
     with pytest.raises(TypeError, match="dist"):
         triplet_margin_loss(dist[0], idx, idx, idx, 0.2)
-
-
-def _brute_diversity(z):
-    z = z.tolist()
-    b, m = len(z), len(z[0])
-    cols = [[row[k] for row in z] for k in range(m)]
-    means = [sum(c) / b for c in cols]
-    total = 0.0
-    for i, j in itertools.permutations(range(m), 2):
-        cov = sum((cols[i][s] - means[i]) * (cols[j][s] - means[j]) for s in range(b))
-        vi = sum((v - means[i]) ** 2 for v in cols[i])
-        vj = sum((v - means[j]) ** 2 for v in cols[j])
-        total += (cov / math.sqrt(vi * vj)) ** 2
-    return total / (m * (m - 1))
-
-
-def test_diversity_equals_brute_force():
-    z = torch.randn(10, 5, generator=_gen(3), dtype=torch.float64)
-    z[:, 3] = 0.5 * z[:, 0] + 0.1 * z[:, 3]  # some real correlation
-    assert diversity_loss(z).item() == pytest.approx(_brute_diversity(z), rel=1e-6)
-    # Collapse onto a line: every pair of dimensions perfectly correlated.
-    line = torch.randn(10, 1, generator=_gen(4), dtype=torch.float64) * torch.tensor([[1.0, -2.0, 3.0]])
-    assert diversity_loss(line).item() == pytest.approx(1.0, rel=1e-6)
-
-
-def test_diversity_constant_dimension_is_finite():
-    z = torch.randn(8, 4, generator=_gen(5), dtype=torch.float64)
-    z[:, 2] = 0.7
-    z.requires_grad_(True)
-    loss = diversity_loss(z)
-    loss.backward()
-    assert torch.isfinite(loss) and torch.all(torch.isfinite(z.grad))
-    # The constant column contributes 0; the others keep their brute-force correlations.
-    keep = z.detach()[:, [0, 1, 3]]
-    assert loss.item() == pytest.approx(_brute_diversity(keep) * 6 / 12, rel=1e-5)
-    constant = torch.ones(8, 4, dtype=torch.float64, requires_grad=True)
-    diversity_loss(constant).backward()
-    assert torch.all(torch.isfinite(constant.grad))
-
-
-def test_uniformity_equals_brute_force_and_is_stable():
-    z = _batch(seed=6)[0]
-    rows = z.tolist()
-    for t in (0.5, 2.0):
-        terms = [math.exp(-t * sum((a - b) ** 2 for a, b in zip(rows[i], rows[j])))
-                 for i, j in itertools.combinations(range(len(rows)), 2)]
-        assert uniformity_loss(z, t=t).item() == pytest.approx(math.log(sum(terms) / len(terms)), rel=1e-9)
-    # Large t: naive exp underflows to 0 and log(0) = -inf; logsumexp stays finite.
-    far = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
-    naive = torch.log(torch.exp(-500.0 * pdist_t(far) ** 2).mean()).item()
-    assert naive == -math.inf
-    value = uniformity_loss(far, t=500.0).item()
-    assert math.isfinite(value)
-    assert value == pytest.approx(-500.0 * 2.0 + math.log(2 / 3), rel=1e-9)  # two pairs at 2, one at 4
-
-
-def pdist_t(x):
-    i, j = torch.triu_indices(len(x), len(x), offset=1)
-    return (x[i] - x[j]).norm(dim=1)
-
-
-def _brute_local(z, x, k):
-    z, x = np.asarray(z), np.asarray(x)
-    b = len(z)
-    near = []
-    for i in range(b):
-        dx = [(np.sum((x[i] - x[j]) ** 2), j) for j in range(b) if j != i]
-        for _, j in sorted(dx)[:k]:
-            near.append(np.sum((z[i] - z[j]) ** 2))
-    everyone = [np.sum((z[i] - z[j]) ** 2) for i in range(b) for j in range(b) if i != j]
-    return np.mean(near) / np.mean(everyone)
-
-
-def test_local_preservation_equals_brute_force():
-    g = _gen(7)
-    x = torch.randn(12, 9, generator=g, dtype=torch.float64)
-    z = torch.randn(12, 4, generator=g, dtype=torch.float64)
-    for k in (1, 5):
-        assert local_preservation_loss(z, x, k).item() == pytest.approx(_brute_local(z, x, k), rel=1e-6)
-    assert local_preservation_loss(z, x, 50).item() == pytest.approx(_brute_local(z, x, 11), rel=1e-6)
-    # Scale-free: shrinking the embedding cannot lower it.
-    assert local_preservation_loss(0.1 * z, x).item() == pytest.approx(local_preservation_loss(z, x).item(),
-                                                                        rel=1e-6)
-    # An embedding that copies the input keeps neighbours closer than random pairs.
-    assert local_preservation_loss(x, x).item() < local_preservation_loss(z, x).item()
-
-
-def test_global_preservation_equals_pearson():
-    g = _gen(8)
-    x = torch.randn(12, 9, generator=g, dtype=torch.float64)
-    z = torch.randn(12, 4, generator=g, dtype=torch.float64)
-    r = pearsonr(pdist(x.numpy()), pdist(z.numpy())).statistic
-    assert global_preservation_loss(z, x).item() == pytest.approx(1 - r, rel=1e-6)
-    assert global_preservation_loss(3.0 * x, x).item() == pytest.approx(0.0, abs=1e-6)
-
-
-@pytest.mark.parametrize("term", ["diversity", "uniformity", "local", "global"])
-def test_gradcheck_and_finite_gradients(term):
-    g = _gen(9)
-    x = torch.randn(7, 5, generator=g, dtype=torch.float64)
-    fns = {
-        "diversity": diversity_loss,
-        "uniformity": uniformity_loss,
-        "local": lambda t: local_preservation_loss(t, x, 2),
-        "global": lambda t: global_preservation_loss(t, x),
-    }
-    z = torch.randn(7, 3, generator=g, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(fns[term], (z,))
-    # Collapsed batch (all rows equal): gradients must stay finite.
-    collapsed = torch.ones(7, 3, dtype=torch.float64, requires_grad=True)
-    fns[term](collapsed).backward()
-    assert torch.all(torch.isfinite(collapsed.grad))
-
-
-def test_small_batch_errors():
-    with pytest.raises(ValueError, match="at least 2 rows"):
-        uniformity_loss(torch.zeros(1, 3))
-    with pytest.raises(ValueError, match="at least 2 embedding dimensions"):
-        diversity_loss(torch.zeros(4, 1))
-    with pytest.raises(ValueError, match="n_neighbors"):
-        local_preservation_loss(torch.zeros(4, 2), torch.zeros(4, 3), 0)
-    with pytest.raises(ValueError, match="same number of rows"):
-        global_preservation_loss(torch.zeros(4, 2), torch.zeros(5, 3))
 
 
 @pytest.mark.parametrize("present", ["all", "some"])
@@ -244,7 +154,160 @@ def test_proxy_anchor_bad_labels():
     loss_fn = ProxyAnchorLoss(3, 4, generator=_gen(0))
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         loss_fn(torch.randn(2, 4), torch.tensor([0, 3]))
-    with pytest.raises(ValueError, match="proxies have 4"):
+    with pytest.raises(ValueError, match="class vectors have 4"):
         loss_fn(torch.randn(2, 5), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="positive integer"):
         ProxyAnchorLoss(0, 4)
+
+
+def test_proxy_anchor_one_class_batch_has_finite_gradients():
+    # One class only: its negative term is empty (the old loss back-propagated NaN into the proxies).
+    ours = ProxyAnchorLoss(4, 6, generator=_gen(3)).double()
+    theirs = pml_losses.ProxyAnchorLoss(4, 6)
+    theirs.proxies.data = ours.proxies.detach().clone()
+    labels = torch.tensor(EDGE_LABELS["one_class"])
+    assert_same_as_pml(ours, theirs, _unit(6, seed=4), labels)
+    assert torch.all(torch.isfinite(ours.proxies.grad))
+    torch.testing.assert_close(ours.proxies.grad, theirs.proxies.grad, **GRAD_TOL)
+
+
+@pytest.mark.parametrize("mining", list(MINERS))
+@pytest.mark.parametrize("distance", ["euclidean", "squared"])
+def test_triplet_loss_object_equals_functions_and_pml(mining, distance):
+    z, labels = _batch(n_classes=4, per_class=3, seed=5)
+    margin = 0.3 if distance == "squared" else 0.2
+    squared = distance == "squared"
+    loss_fn = TripletLoss(margin=margin, distance=distance, mining=mining)
+    triplets = MINERS[mining](pairwise_distances(z, squared=squared), labels, margin)
+    assert triplets[0].numel() > 0
+    pml = pml_losses.TripletMarginLoss(margin=margin, reducer=MeanReducer(),
+                                       distance=LpDistance(power=2 if squared else 1, normalize_embeddings=False))
+    assert_same_as_pml(loss_fn, lambda t, y: pml(t, y, triplets), z, labels)
+    dist = pairwise_distances(z, squared=squared)
+    assert loss_fn.stats["active_fraction"].item() == pytest.approx(
+        active_anchor_fraction(dist, *triplets, margin, labels), abs=1e-12)
+    assert loss_fn.stats["embedding_spread"].item() == pytest.approx(torch.cdist(z, z).mean().item(), rel=1e-9)
+    assert all(t.ndim == 0 and not t.requires_grad for t in loss_fn.stats.values())
+
+
+def test_triplet_loss_uses_given_triplets_and_refuses_pairs():
+    z, labels = _batch(seed=6)
+    given = hard_triplets(pairwise_distances(z), labels, 0.2)
+    loss_fn = TripletLoss(margin=0.2, distance="squared", mining="semihard")
+    pml = pml_losses.TripletMarginLoss(margin=0.2, reducer=MeanReducer(),
+                                       distance=LpDistance(power=2, normalize_embeddings=False))
+    assert_same_as_pml(loss_fn, pml, z, labels, given)
+    mined = semihard_triplets(pairwise_distances(z), labels, 0.2)
+    assert not torch.equal(loss_fn(z, labels, given), loss_fn(z, labels, mined))
+    with pytest.raises(ValueError, match="anchors, positives, negatives"):
+        loss_fn(z, labels, (*given, given[0]))
+
+
+@pytest.mark.parametrize("case", ["one_class", "all_singletons"])
+def test_triplet_loss_without_triplets_is_an_attached_zero(case):
+    labels = torch.tensor(EDGE_LABELS[case])
+    z = _unit(len(labels), seed=7).requires_grad_(True)
+    loss_fn = TripletLoss()
+    loss = loss_fn(z, labels)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.all(z.grad == 0)
+    assert loss_fn.stats["active_fraction"].item() == 0.0
+
+
+def test_triplet_loss_checks_settings_and_inputs():
+    with pytest.raises(ValueError, match="'euclidean', 'squared'"):
+        TripletLoss(distance="cosine")
+    with pytest.raises(ValueError, match="'semihard'"):
+        TripletLoss(mining="semi-hard")
+    with pytest.raises(ValueError, match="margin"):
+        TripletLoss(margin=-1.0)
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        TripletLoss()(_unit(4), torch.tensor([0, 0, 1]))
+    with pytest.raises(TypeError, match="integer dtype"):
+        TripletLoss()(_unit(4), torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    assert "margin=0.5" in repr(TripletLoss(margin=0.5))
+
+
+def _arcface_pair(n_classes=6, dim=6, seed=8, margin=28.6, scale=64.0):
+    ours = ArcFaceLoss(n_classes, dim, margin_degrees=margin, scale=scale, generator=_gen(seed)).double()
+    theirs = pml_losses.ArcFaceLoss(n_classes, dim, margin=margin, scale=scale)
+    theirs.W.data = ours.weight.detach().T.clone()
+    return ours, theirs
+
+
+@pytest.mark.parametrize("case", ["balanced", *EDGE_LABELS])
+@pytest.mark.parametrize(("margin", "scale"), [(28.6, 64.0), (10.0, 8.0)])
+def test_arcface_equals_pml(case, margin, scale):
+    labels = torch.arange(4).repeat(3) if case == "balanced" else torch.tensor(EDGE_LABELS[case])
+    ours, theirs = _arcface_pair(margin=margin, scale=scale)
+    assert_same_as_pml(ours, theirs, _unit(len(labels), seed=9), labels)
+    torch.testing.assert_close(ours.weight.grad, theirs.W.grad.T, **GRAD_TOL)
+
+
+def test_arcface_both_branches_and_finite_gradient_at_the_weight():
+    ours, theirs = _arcface_pair(n_classes=3, dim=4, margin=40.0)
+    w = torch.nn.functional.normalize(ours.weight.detach(), dim=1)
+    # Sample 0 points away from its class weight (θ = π: the linear branch), sample 1 right at it
+    # (θ = 0, where acos has an infinite derivative), sample 2 in between.
+    z = torch.stack([-w[0], w[1], torch.nn.functional.normalize(w[2] + w[0], dim=0)])
+    labels = torch.tensor([0, 1, 2])
+    z1 = z.clone().requires_grad_(True)
+    loss = ours(z1, labels)
+    torch.testing.assert_close(loss, theirs(z.clone(), labels), **VALUE_TOL)
+    loss.backward()
+    assert torch.all(torch.isfinite(z1.grad)) and torch.all(torch.isfinite(ours.weight.grad))
+
+
+def test_class_vector_losses_check_inputs():
+    for cls in (ProxyAnchorLoss, ArcFaceLoss):
+        loss_fn = cls(3, 4, generator=_gen(0))
+        with pytest.raises(ValueError, match=r"\[0, 3\)"):
+            loss_fn(_unit(2, 4), torch.tensor([0, 3]))
+        with pytest.raises(ValueError, match="no mined index tuple"):
+            loss_fn(_unit(2, 4), torch.tensor([0, 1]), (torch.tensor([0]),) * 3)
+        assert len(list(loss_fn.parameters())) == 1 and loss_fn.lr_multiplier > 0
+    with pytest.raises(ValueError, match="margin_degrees"):
+        ArcFaceLoss(3, 4, margin_degrees=180.0)
+    assert torch.equal(ArcFaceLoss(3, 4, generator=_gen(1)).weight, ArcFaceLoss(3, 4, generator=_gen(1)).weight)
+
+
+def test_registry_builds_each_name_with_norank_settings():
+    assert list(LOSSES) == ["triplet", "proxy_anchor", "supcon", "multi_similarity", "arcface", "prototypical"]
+    settings = {"n_classes": 5, "embedding_dim": 4, "margin": 0.7, "distance": "squared", "mining": "hard",
+                "generator": _gen(0)}
+    built = {name: make_loss(name, **settings) for name in LOSSES}
+    for name, loss_fn in built.items():
+        assert isinstance(loss_fn, LOSSES[name]) and loss_fn.name == name
+        pickle.loads(pickle.dumps(loss_fn))
+    assert (built["triplet"].margin, built["triplet"].distance, built["triplet"].mining) == (0.7, "squared", "hard")
+    assert built["proxy_anchor"].proxies.shape == built["arcface"].weight.shape == (5, 4)
+    assert isinstance(built["multi_similarity"], MultiSimilarityLoss) and built["multi_similarity"].epsilon == 0.1
+    with pytest.raises(ValueError, match="'triplet', 'proxy_anchor', 'supcon', 'multi_similarity'"):
+        make_loss("contrastive")
+    with pytest.raises(ValueError, match="n_classes and embedding_dim"):
+        make_loss("arcface")
+
+
+# Losses defined as 0 on a batch without negatives or without positives (the others are positive there).
+# multi_similarity as make_loss builds it mines pairs, and its miner keeps none when either kind is absent.
+DEFINED_ZERO = {
+    "one_class": {"triplet", "supcon", "prototypical", "multi_similarity"},
+    "all_singletons": {"triplet", "supcon", "prototypical", "multi_similarity"},
+}
+
+
+@pytest.mark.parametrize("case", list(EDGE_LABELS))
+@pytest.mark.parametrize("name", list(LOSSES))
+def test_every_loss_is_finite_on_edge_batches(name, case):
+    labels = torch.tensor(EDGE_LABELS[case])
+    loss_fn = make_loss(name, n_classes=6, embedding_dim=6, margin=0.5, generator=_gen(2)).double()
+    z = _unit(len(labels), seed=10).requires_grad_(True)
+    loss = loss_fn(z, labels)
+    assert loss.ndim == 0 and loss.requires_grad and math.isfinite(loss.item())
+    loss.backward()
+    assert torch.all(torch.isfinite(z.grad))
+    assert all(torch.all(torch.isfinite(p.grad)) for p in loss_fn.parameters())
+    if name in DEFINED_ZERO.get(case, ()):
+        assert loss.item() == 0.0 and torch.all(z.grad == 0)
+    elif case in DEFINED_ZERO:
+        assert loss.item() > 0.0

@@ -11,7 +11,9 @@ from norank import mining
 from norank.distances import pairwise_distances
 from norank.mining import (
     MINERS,
+    TripletMiner,
     active_anchor_fraction,
+    active_fraction,
     all_triplets,
     batch_hard_triplets,
     hard_triplets,
@@ -276,3 +278,46 @@ def test_all_triplets_are_exactly_the_positive_loss_triplets_float32():
                  if labels[t[0]] == labels[t[1]] and t[0] != t[1] and labels[t[0]] != labels[t[2]]}
         left_out = torch.tensor(sorted(every - _triples((a, p, n))))
         assert torch.all((dist[left_out[:, 0], left_out[:, 1]] + margin) - dist[left_out[:, 0], left_out[:, 2]] <= 0)
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "squared"])
+@pytest.mark.parametrize("kind", list(MINERS))
+def test_triplet_miner_object_equals_functional_miners(kind, distance):
+    z, labels = _batch(singletons=2, seed=11)
+    margin = 0.4
+    miner = TripletMiner(kind, margin=margin, distance=distance)
+    dist = pairwise_distances(z, squared=distance == "squared")
+    expected = MINERS[kind](dist, labels, margin)
+    assert expected[0].numel() > 0
+    _assert_same(miner(z.clone().requires_grad_(True), labels), expected)
+    _assert_same(miner.mine_distances(dist, labels), expected)
+    assert not any(t.requires_grad for t in miner(z.clone().requires_grad_(True), labels))
+
+
+def test_triplet_miner_checks_settings_once_and_inputs_per_call():
+    with pytest.raises(ValueError, match="'semihard', 'hard', 'batch_hard', 'all'"):
+        TripletMiner("semi-hard")
+    with pytest.raises(ValueError, match="'euclidean', 'squared'"):
+        TripletMiner(distance="cosine")
+    with pytest.raises(ValueError, match="margin"):
+        TripletMiner(margin=float("inf"))
+    miner = TripletMiner()
+    z, labels = _batch()
+    with pytest.raises(ValueError, match="2-D"):
+        miner(z[0], labels)
+    with pytest.raises(TypeError, match="integer dtype"):
+        miner(z, labels.float())
+    with pytest.raises(ValueError, match="shape"):
+        miner(z, labels[:-1])
+    assert repr(miner) == "TripletMiner(kind='semihard', margin=2.0, distance='euclidean')"
+
+
+def test_active_fraction_tensor_equals_float_version():
+    z, labels = _batch(seed=12, singletons=2)
+    dist = pairwise_distances(z)
+    for name in MINERS:
+        t = mine(dist, labels, name, 0.3)
+        value = active_fraction(dist, *t, 0.3, labels)
+        assert value.ndim == 0 and value.item() == pytest.approx(active_anchor_fraction(dist, *t, 0.3, labels))
+    empty = torch.empty(0, dtype=torch.long)
+    assert active_fraction(dist, empty, empty, empty, 0.3, torch.arange(len(labels))).item() == 0.0

@@ -11,10 +11,24 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["pairwise_distances", "pairwise_distances_between"]
+__all__ = ["DISTANCES", "check_distance", "check_label_tensor", "check_matrix", "distance_matrix",
+           "pairwise_distances", "pairwise_distances_between"]
+
+# The distance names a triplet loss or miner accepts: plain Euclidean, or its square (the paper's).
+DISTANCES = ("euclidean", "squared")
 
 
-def _check_matrix(name: str, t) -> None:
+def check_distance(distance) -> None:
+    """One clear error for a distance name that is not in :data:`DISTANCES`."""
+    if not isinstance(distance, str) or distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {', '.join(map(repr, DISTANCES))}; got {distance!r}.")
+
+
+def check_matrix(name: str, t, min_rows: int = 0) -> None:
+    """A floating-point (n, m) tensor with at least ``min_rows`` rows, or one error that names the fix.
+
+    Reads only the tensor's metadata (type, shape, dtype): no device synchronisation.
+    """
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (n, m); got {type(t).__name__}.")
     if t.ndim != 2:
@@ -24,6 +38,19 @@ def _check_matrix(name: str, t) -> None:
         )
     if not t.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {t.dtype}. Call .float() first.")
+    if t.shape[0] < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows (samples); got {t.shape[0]}. Use a larger batch.")
+
+
+def check_label_tensor(labels, n_rows: int, what: str = "the embeddings") -> None:
+    """A 1-D integer tensor of ``n_rows`` class labels, or one error that names the fix (metadata only)."""
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor of integer class labels; got {type(labels).__name__}. "
+                        "Wrap it with torch.as_tensor(labels).")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"labels must have an integer dtype; got {labels.dtype}. Use labels.long().")
+    if labels.ndim != 1 or labels.shape[0] != n_rows:
+        raise ValueError(f"labels must have shape ({n_rows},) to match {what}; got {tuple(labels.shape)}.")
 
 
 def _safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
@@ -42,8 +69,8 @@ def _squared_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def pairwise_distances_between(a: torch.Tensor, b: torch.Tensor, squared: bool = True) -> torch.Tensor:
     """(n, m) distances between the rows of ``a`` (n, d) and ``b`` (m, d); squared Euclidean by default."""
-    _check_matrix("a", a)
-    _check_matrix("b", b)
+    check_matrix("a", a)
+    check_matrix("b", b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(
             f"a and b must have the same number of columns; got {a.shape[1]} and {b.shape[1]}."
@@ -58,7 +85,13 @@ def pairwise_distances(z: torch.Tensor, squared: bool = True) -> torch.Tensor:
     ``squared=True`` gives ``‖z_i − z_j‖²`` (the paper's triplet distance, in [0, 4] on the unit sphere);
     ``squared=False`` gives ``‖z_i − z_j‖`` with finite gradients everywhere.
     """
-    _check_matrix("z", z)
+    check_matrix("z", z)
     # In place on a fresh result (clamp_min's backward reads its input, not its output): no B×B mask.
     d2 = _squared_between(z, z).fill_diagonal_(0.0)
     return d2 if squared else _safe_sqrt(d2)
+
+
+def distance_matrix(z: torch.Tensor, distance: str = "euclidean") -> torch.Tensor:
+    """(B, B) distances between the rows of ``z`` by name: ``"euclidean"`` or ``"squared"`` (see DISTANCES)."""
+    check_distance(distance)
+    return pairwise_distances(z, squared=distance == "squared")

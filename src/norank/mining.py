@@ -20,10 +20,19 @@ import math
 
 import torch
 
+from norank.distances import (
+    check_distance,
+    check_label_tensor,
+    check_matrix,
+    pairwise_distances,
+)
+
 __all__ = [
     "ELEMENT_BUDGET",
     "MINERS",
+    "TripletMiner",
     "active_anchor_fraction",
+    "active_fraction",
     "all_triplets",
     "batch_hard_triplets",
     "hard_triplets",
@@ -44,6 +53,12 @@ SORT_FACTOR = 0.75
 MARGIN_KINDS = ("all", "hard", "semihard", "easy")
 
 
+def _check_margin(margin) -> float:
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
+        raise ValueError(f"margin must be a finite number >= 0; got {margin!r}.")
+    return float(margin)
+
+
 def _check_inputs(dist, labels, margin) -> None:
     if not isinstance(dist, torch.Tensor) or not dist.is_floating_point():
         raise TypeError("dist must be a floating-point torch.Tensor of shape (B, B); "
@@ -53,15 +68,8 @@ def _check_inputs(dist, labels, margin) -> None:
     if not bool(torch.isfinite(dist.sum(dtype=torch.float64))):  # one pass; NaN or inf anywhere shows
         raise ValueError("dist contains NaN or inf: the embeddings have diverged; lower the learning rate "
                          "or check the inputs for NaN.")
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor of integer class labels; got {type(labels).__name__}. "
-                        "Wrap it with torch.as_tensor(labels).")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"labels must have an integer dtype; got {labels.dtype}. Use labels.long().")
-    if labels.ndim != 1 or labels.shape[0] != dist.shape[0]:
-        raise ValueError(f"labels must have shape ({dist.shape[0]},) to match dist; got {tuple(labels.shape)}.")
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
-        raise ValueError(f"margin must be a finite number >= 0; got {margin!r}.")
+    check_label_tensor(labels, dist.shape[0], "dist")
+    _check_margin(margin)
 
 
 def _empty(device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -72,10 +80,8 @@ def _empty(device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def _classes(labels: torch.Tensor):
     """Same-class mask (B, B) with the diagonal set, each sample's class size, and anchors that have
     both a positive and a negative (class size between 2 and B − 1)."""
-    labels = labels.to(torch.long)
     same = labels[:, None] == labels[None, :]
-    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    size = counts[inverse]
+    size = same.sum(dim=1)  # no torch.unique: its data-dependent size would synchronise an accelerator
     return same, size, (size >= 2) & (size < labels.shape[0])
 
 
@@ -147,6 +153,42 @@ def _closest_farther_sorted(dist, same, size, anchors, positives):
     return torch.where(found, order[anchors, first.clamp(max=b - 1)], -1)
 
 
+def _semihard(dist, labels, margin):
+    anchors, positives, same, size = _pairs(labels)
+    b = dist.shape[0]
+    if anchors.numel() > SORT_FACTOR * math.log2(max(b, 2)) * b:
+        chosen = _closest_farther_sorted(dist, same, size, anchors, positives)
+    else:
+        chosen = _closest_farther_blocks(dist, same, size, anchors, positives)
+    farthest = dist.masked_fill(same, -math.inf).argmax(dim=1)
+    return anchors, positives, torch.where(chosen >= 0, chosen, farthest[anchors])
+
+
+def _hard(dist, labels, margin):
+    anchors, positives, same, _ = _pairs(labels)
+    closest = dist.masked_fill(same, math.inf).argmin(dim=1)
+    return anchors, positives, closest[anchors]
+
+
+def _batch_hard(dist, labels, margin):
+    same, _, valid = _classes(labels)
+    positive_d = torch.where(same, dist, -math.inf)
+    positive_d.fill_diagonal_(-math.inf)
+    _, far_pos = positive_d.max(dim=1)
+    _, near_neg = dist.masked_fill(same, math.inf).min(dim=1)
+    anchors = torch.nonzero(valid, as_tuple=True)[0]
+    return anchors, far_pos[anchors], near_neg[anchors]
+
+
+def _all(dist, labels, margin):
+    return _select_triplets(dist, labels, lambda d_ap, d_an: d_an < d_ap + margin)
+
+
+# The unchecked kernels behind the public miners: (dist, labels, margin) -> (a, p, n), called under
+# no_grad by the public functions (after their input checks) and by TripletMiner's hot path.
+_KERNELS = {"semihard": _semihard, "hard": _hard, "batch_hard": _batch_hard, "all": _all}
+
+
 @torch.no_grad()
 def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
     """FaceNet semi-hard mining (the paper's Algorithm 1): one triplet per (anchor, positive) pair.
@@ -159,14 +201,7 @@ def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 
     so all miners share one signature. Ties go to the lowest index.
     """
     _check_inputs(dist, labels, margin)
-    anchors, positives, same, size = _pairs(labels)
-    b = dist.shape[0]
-    if anchors.numel() > SORT_FACTOR * math.log2(max(b, 2)) * b:
-        chosen = _closest_farther_sorted(dist, same, size, anchors, positives)
-    else:
-        chosen = _closest_farther_blocks(dist, same, size, anchors, positives)
-    farthest = dist.masked_fill(same, -math.inf).argmax(dim=1)
-    return anchors, positives, torch.where(chosen >= 0, chosen, farthest[anchors])
+    return _semihard(dist, labels, margin)
 
 
 @torch.no_grad()
@@ -177,9 +212,7 @@ def hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2)
     ``margin`` is accepted for the shared signature only.
     """
     _check_inputs(dist, labels, margin)
-    anchors, positives, same, _ = _pairs(labels)
-    closest = dist.masked_fill(same, math.inf).argmin(dim=1)
-    return anchors, positives, closest[anchors]
+    return _hard(dist, labels, margin)
 
 
 @torch.no_grad()
@@ -190,13 +223,7 @@ def batch_hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float 
     ``margin`` is accepted for the shared signature only.
     """
     _check_inputs(dist, labels, margin)
-    same, _, valid = _classes(labels)
-    positive_d = torch.where(same, dist, -math.inf)
-    positive_d.fill_diagonal_(-math.inf)
-    _, far_pos = positive_d.max(dim=1)
-    _, near_neg = dist.masked_fill(same, math.inf).min(dim=1)
-    anchors = torch.nonzero(valid, as_tuple=True)[0]
-    return anchors, far_pos[anchors], near_neg[anchors]
+    return _batch_hard(dist, labels, margin)
 
 
 @torch.no_grad()
@@ -207,7 +234,7 @@ def all_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
     has a loss above 0 in :func:`norank.losses.triplet_margin_loss`, even after rounding.
     """
     _check_inputs(dist, labels, margin)
-    return _select_triplets(dist, labels, lambda d_ap, d_an: d_an < d_ap + margin)
+    return _all(dist, labels, margin)
 
 
 def _check_kind(kind: str) -> None:
@@ -297,11 +324,54 @@ def active_anchor_fraction(dist, anchors, positives, negatives, margin, labels) 
     if not anchors.shape == positives.shape == negatives.shape or anchors.ndim != 1:
         raise ValueError("anchors, positives and negatives must be 1-D index tensors of equal length; got "
                          f"{tuple(anchors.shape)}, {tuple(positives.shape)}, {tuple(negatives.shape)}.")
+    return float(active_fraction(dist, anchors, positives, negatives, margin, labels))
+
+
+@torch.no_grad()
+def active_fraction(dist, anchors, positives, negatives, margin, labels) -> torch.Tensor:
+    """:func:`active_anchor_fraction` as a 0-dim tensor, unchecked and without a device synchronisation.
+
+    For a training step's hot path, whose inputs were checked where they entered.
+    """
     _, _, valid = _classes(labels)
-    n_valid = int(valid.sum())
-    if n_valid == 0:
-        return 0.0
-    losing = dist[anchors, negatives] < dist[anchors, positives] + margin
-    active = torch.zeros_like(valid)
-    active[anchors[losing]] = True
-    return float((active & valid).sum()) / n_valid
+    losing = (dist[anchors, negatives] < dist[anchors, positives] + margin).to(dist.dtype)
+    hits = torch.zeros(dist.shape[0], dtype=dist.dtype, device=dist.device).index_add_(0, anchors, losing)
+    return ((hits > 0) & valid).sum() / valid.sum().clamp_min(1)
+
+
+class TripletMiner:
+    """A triplet miner object: ``miner(embeddings, labels) -> (anchors, positives, negatives)``.
+
+    ``kind`` names one of :data:`MINERS` (``"semihard"``, ``"hard"``, ``"batch_hard"``, ``"all"``),
+    ``distance`` one of ``norank.distances.DISTANCES``; ``margin`` matters to ``"all"`` only. Settings are
+    checked once, here; a call checks the tensors' shapes and dtypes (no device synchronisation), builds
+    the distance matrix without a graph and mines on it. A loss that already holds the distance matrix
+    calls :meth:`mine_distances`, the unchecked hot path, instead. Returns LongTensors, PML's index-tuple
+    convention.
+
+    Examples
+    --------
+    >>> z = torch.nn.functional.normalize(torch.randn(8, 4), dim=1)
+    >>> a, p, n = TripletMiner("batch_hard")(z, torch.arange(4).repeat(2))
+    """
+
+    def __init__(self, kind: str = "semihard", margin: float = 2.0, distance: str = "euclidean"):
+        if not isinstance(kind, str) or kind not in MINERS:
+            raise ValueError(f"unknown mining kind {kind!r}; choose one of {', '.join(map(repr, MINERS))}.")
+        check_distance(distance)
+        self.kind, self.margin, self.distance = kind, _check_margin(margin), distance
+
+    def __repr__(self) -> str:
+        return f"TripletMiner(kind={self.kind!r}, margin={self.margin!r}, distance={self.distance!r})"
+
+    @torch.no_grad()
+    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor):
+        check_matrix("embeddings", embeddings)
+        check_label_tensor(labels, embeddings.shape[0])
+        dist = pairwise_distances(embeddings.detach(), squared=self.distance == "squared")
+        return self.mine_distances(dist, labels)
+
+    @torch.no_grad()
+    def mine_distances(self, dist: torch.Tensor, labels: torch.Tensor):
+        """Mine on a (B, B) matrix of this miner's distance, unchecked: the per-step path of a loss."""
+        return _KERNELS[self.kind](dist, labels, self.margin)
