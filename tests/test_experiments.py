@@ -1,4 +1,5 @@
-"""norank.experiments: the protocol (splits fitted on train only), results schema, report and publish."""
+"""norank.experiments: the protocol (splits fitted on train only), results schema, report, studies, seeds and
+publish."""
 
 import csv
 import json
@@ -6,15 +7,24 @@ import json
 import numpy as np
 import pytest
 
+from norank.experiments import claims as C
 from norank.experiments import methods as M
 from norank.experiments import protocol as P
 from norank.experiments import report as R
 from norank.experiments import run as RUN
+from norank.experiments import store
+from norank.experiments import tables as T
+from norank.experiments.jobs import plan
+from norank.experiments.studies import STUDIES
+from norank.experiments.studies._base import collapsed_run
+from norank.splits import holdout_split
 
 EVALUATE_KEYS = {"silhouette", "davies_bouldin", "calinski_harabasz", "separation_ratio", "ari", "nmi",
                  "trustworthiness", "continuity", "precision_at_1", "r_precision", "map_at_r"}
+CLASSIFICATION_KEYS = {"knn_accuracy", "accuracy", "balanced_accuracy", "roc_auc"}
 METHOD_NAMES = {"norank", "raw", "pca", "tsne", "umap", "umap_supervised", "cp_r5", "cp_r10", "cp_r20",
                 "tucker_r5", "tucker_r10", "tucker_r20", "tsvd", "lda", "nca", "vae", "dec", "transformer"}
+FIRST_REPORT_SEED = 1000
 N_SAMPLES = 64  # galaxy-hard, 16 per class
 
 
@@ -67,15 +77,16 @@ def test_results_json_schema(tiny_run):
         assert key in meta
     for lib in ("norank", "torch", "numpy", "sklearn"):
         assert lib in meta["versions"]
-    assert meta["machine"]["cpu_count"] >= 1 and meta["command"] == "pytest" and meta["seeds"] == [0]
+    assert meta["machine"]["cpu_count"] >= 1 and meta["command"] == "pytest" and meta["seeds"] == [FIRST_REPORT_SEED]
+    assert meta["seed_kinds"] == {str(FIRST_REPORT_SEED): "report"}
     records = on_disk["records"]
     assert {(r["method"], r["protocol"]) for r in records} == {
         ("norank", "heldout"), ("norank", "insample"), ("pca", "heldout"), ("pca", "insample")}
     for r in records:
         assert "error" not in r
-        assert r["dataset"] == "galaxy-hard" and r["method"] in METHOD_NAMES and r["seed"] == 0
+        assert r["dataset"] == "galaxy-hard" and r["method"] in METHOD_NAMES and r["seed"] == FIRST_REPORT_SEED
         assert r["protocol"] in ("heldout", "insample") and r["fit_seconds"] > 0
-        expected = EVALUATE_KEYS | ({"knn_accuracy"} if r["protocol"] == "heldout" else set())
+        expected = EVALUATE_KEYS | (CLASSIFICATION_KEYS if r["protocol"] == "heldout" else set())
         assert set(r["metrics"]) == expected
         assert all(v is None or np.isfinite(v) for v in r["metrics"].values())
         n_train = N_SAMPLES - int(np.ceil(0.3 * N_SAMPLES)) if r["protocol"] == "heldout" else N_SAMPLES
@@ -101,6 +112,8 @@ def test_report_has_groups_and_figures(tiny_run):
     assert "Unsupervised (label-blind)" in text and "Supervised (trained with labels)" in text
     assert "*norank (supervised, reference)*" in text and "**" in text
     assert "#### galaxy-hard: held-out" in text and "#### galaxy-hard: in-sample" in text
+    assert f"seeds [{FIRST_REPORT_SEED}] are report seeds" in text and "Tuning seeds are 0-999" in text
+    assert "| acc. | bal. acc. | AUC |" in text
     assert (out / "figures" / "views_galaxy-hard.png").stat().st_size > 1000
     assert (out / "figures" / "bars_galaxy-hard.png").stat().st_size > 1000
 
@@ -109,14 +122,14 @@ def test_views_keep_the_2d_projection_of_the_test_embedding(tiny_run, tmp_path):
     from norank.experiments.figures import pca2
 
     out, _, data, _ = tiny_run
-    n_test = len(P.stratified_split(data["y"], 0)[1])
-    views = RUN.load_views(out, ["galaxy-hard"], ["norank", "pca"])
+    n_test = len(holdout_split(data["y"], 0.3, FIRST_REPORT_SEED)[1])
+    views = store.load_views(out, ["galaxy-hard"], ["norank", "pca"])
     for xy, y in views["galaxy-hard"].values():
         assert xy.shape == (n_test, 2) and len(y) == n_test
     Z = np.random.default_rng(0).normal(size=(30, 5))  # a file of an earlier run: the whole embedding
     (tmp_path / "views").mkdir()
     np.savez(tmp_path / "views" / "digits__pca.npz", Z=Z, y=np.arange(30) % 3)
-    xy, _ = RUN.load_views(tmp_path, ["digits"], ["pca"])["digits"]["pca"]
+    xy, _ = store.load_views(tmp_path, ["digits"], ["pca"])["digits"]["pca"]
     np.testing.assert_allclose(xy, pca2(Z))
     assert np.allclose(np.cov(xy.T)[0, 1], 0, atol=1e-9)  # principal axes are uncorrelated
 
@@ -124,7 +137,7 @@ def test_views_keep_the_2d_projection_of_the_test_embedding(tiny_run, tmp_path):
 def test_every_method_fitted_on_train_only(tiny_run):
     _, results, data, calls = tiny_run
     X, y = data["X"], data["y"]
-    train, test = P.stratified_split(y, 0)
+    train, test = holdout_split(y, 0.3, FIRST_REPORT_SEED)
     rows = {row.tobytes(): i for i, row in enumerate(X)}
     heldout = [c for c in calls if len(c["X"]) < len(X)]
     insample = [c for c in calls if len(c["X"]) == len(X)]
@@ -138,33 +151,13 @@ def test_every_method_fitted_on_train_only(tiny_run):
     assert labels["norank"] is not None
 
 
-def test_stratified_split_is_disjoint_stratified_and_seeded():
-    y = np.repeat(np.arange(4), [10, 20, 30, 40])
-    train, test = P.stratified_split(y, seed=3)
-    assert not set(train) & set(test) and len(train) + len(test) == len(y)
-    assert len(test) == 30
-    for c, n in zip(range(4), [10, 20, 30, 40]):
-        assert abs(np.sum(y[test] == c) - 0.3 * n) <= 1
-    assert np.array_equal(test, P.stratified_split(y, seed=3)[1])
-    assert not np.array_equal(test, P.stratified_split(y, seed=4)[1])
-    with pytest.raises(ValueError, match="at least 2 samples per class"):
-        P.stratified_split(np.array([0, 0, 1, 1, 2]), seed=0)
-
-
-def test_site_splits_hold_out_largest_sites():
+def test_site_splits_hold_out_every_site_large_enough():
     sites = np.array(["A"] * 5 + ["B"] * 9 + ["C"] * 2 + ["D"] * 7)
-    splits = P.site_splits(sites, n_sites=2)
-    assert [s for s, _, _ in splits] == ["B", "D"]
+    splits = P.site_splits(sites, min_subjects=5)
+    assert [s for s, _, _ in splits] == ["B", "D", "A"]  # largest first, C has fewer than 5
     for site, train, test in splits:
         assert set(sites[test]) == {site} and site not in set(sites[train])
         assert len(train) + len(test) == len(sites)
-
-
-def test_stratified_subset_keeps_two_per_class():
-    y = np.repeat(np.arange(3), [4, 10, 40])
-    keep = P.stratified_subset(y, 0.1, seed=0)
-    assert np.bincount(y[keep]).tolist() == [2, 2, 4]
-    assert len(P.stratified_subset(y, 1.0, seed=0)) == len(y)
 
 
 def test_effective_rank_detects_collapse():
@@ -257,7 +250,7 @@ def test_claims_table_reads_both_protocols():
             rec("tucker_r10", "insample", 0.015, 0.0), rec("cp_r5", "heldout", -0.01, 0.0),
             rec("lda", "heldout", 0.12, 0.09),
             {**rec("norank_collapse", "insample", 0.95, 0.9951), "study": "collapse", "variant": "collapse"}]
-    text = R.claims_table({"records": recs})
+    text = C.claims_table({"records": recs})
     assert "| Silhouette, ABIDE | norank | 0.9932 | 0.800 | 0.9951 | 0.060 ± 0.014 | 0.090 (lda) |" in text
     assert ("| ARI, ABIDE, CP/Tucker R ∈ {5,10,20} | cp/tucker | < 0.02 | max 0.015 (tucker_r10) | – "
             "| max -0.010 (cp_r5) | 0.120 (lda) |") in text
@@ -266,7 +259,7 @@ def test_claims_table_reads_both_protocols():
 def test_table_bolds_each_family_on_its_own():
     rows = [("cp_r5", {"ari": (0.01, 0, 1)}), ("cp_r10", {"ari": (0.02, 0, 1)}),
             ("norank_dim16", {"ari": (0.50, 0, 1)}), ("norank_dim32", {"ari": (0.40, 0, 1)})]
-    text = R.table(rows, ["ari"], bold_rows=[{"cp_r5", "cp_r10"}, {"norank_dim16", "norank_dim32"}])
+    text = T.table(rows, ["ari"], bold_rows=[{"cp_r5", "cp_r10"}, {"norank_dim16", "norank_dim32"}])
     assert "| cp_r10 | **0.020** |" in text and "| cp_r5 | 0.010 |" in text
     assert "| norank_dim16 | **0.500** |" in text and "| norank_dim32 | 0.400 |" in text
 
@@ -275,9 +268,9 @@ def test_collapse_criterion_uses_spread_and_effective_rank():
     def rec(spread, erank):
         return {"metrics": {}, "diagnostics": {"final_embedding_spread": spread, "effective_rank": erank}}
 
-    assert R.collapsed_run(rec(0.03, 50.0))  # shrank to a point with isotropic residual noise
-    assert R.collapsed_run(rec(1.3, 1.2))  # spread out along a line
-    assert not R.collapsed_run(rec(1.3, 30.0))
+    assert collapsed_run(rec(0.03, 50.0))  # shrank to a point with isotropic residual noise
+    assert collapsed_run(rec(1.3, 1.2))  # spread out along a line
+    assert not collapsed_run(rec(1.3, 30.0))
 
 
 def test_collapse_study_runs_both_protocols_and_reuses_the_defaults():
@@ -307,16 +300,17 @@ def test_encoder_study_skips_non_image_data():
 
 def test_pca_study_covers_both_kinds_of_split_on_abide_only():
     from norank.experiments import studies as S
+    from norank.experiments.studies.pca import PCA_COMPONENTS
 
     sites = {"abide": ["NYU", "UM_1"]}
     jobs = S.study_jobs("pca", ["abide", "digits"], [0, 1], set(M.all_methods()), sites=sites)
-    variants = ["features", *(f"pca{k}" for k in S.PCA_COMPONENTS)]
+    variants = ["features", *(f"pca{k}" for k in PCA_COMPONENTS)]
     assert {(j.variant, j.seed, j.split) for j in jobs} == {
         (v, s, split) for v in variants for s in (0, 1) for split in ("stratified", "site:NYU", "site:UM_1")}
     assert {j.dataset for j in jobs} == {"abide"} and len(jobs) == len(variants) * 2 * 3
     features = next(j for j in jobs if j.variant == "features")
     assert M.config_key(features.method, "abide", False, features.overrides) == M.config_key("norank", "abide", False, {})
-    assert {j.overrides.get("pca_components") for j in jobs} == {None, *S.PCA_COMPONENTS}
+    assert {j.overrides.get("pca_components") for j in jobs} == {None, *PCA_COMPONENTS}
     assert S.study_jobs("pca", ["digits"], [0], set(M.all_methods()), sites={}) == []
 
 
@@ -329,7 +323,7 @@ def test_pca_section_separates_random_splits_from_left_out_sites():
     recs = [rec("features", "stratified", 0.64), rec("pca200", "stratified", 0.66),
             rec("features", "site:NYU", 0.70), rec("features", "site:USM", 0.78), rec("pca200", "site:NYU", 0.68),
             rec("pca200", "site:USM", 0.74)]
-    text = R.pca_section(recs)
+    text = STUDIES["pca"].section(recs)
     assert "| pca200, 70/30 |" in text and "**0.660**" in text.split("| pca200, 70/30 |")[1].split("\n")[0]
     assert "| features, leave-site-out |" in text
     assert "**0.740 ± 0.057**" in text.split("| features, leave-site-out |")[1].split("\n")[0]  # (0.70 + 0.78) / 2
@@ -343,12 +337,13 @@ def test_collapse_and_encoder_sections_render():
 
     recs = [rec("defaults", "insample", 0.59), rec("collapse", "insample", 0.983), rec("defaults", "heldout", 0.39),
             rec("collapse", "heldout", 0.41)]
-    text = R.collapse_section(recs)
+    text = STUDIES["collapse"].section(recs)
     assert "| collapse, in-sample | **0.983** |" in text and "| defaults, in-sample | 0.590 |" in text
     assert "| collapse, held-out | **0.410** |" in text
     auto = [{**rec("auto", "heldout", 0.6, seed=s, study="encoder"), "diagnostics": {"encoder": e}}
             for s, e in enumerate(["conv", "conv", "mlp"])]
-    enc = R.encoder_section([rec("mlp", "heldout", 0.3, study="encoder"), rec("conv", "heldout", 0.6, study="encoder"), *auto])
+    enc = STUDIES["encoder"].section([rec("mlp", "heldout", 0.3, study="encoder"),
+                                      rec("conv", "heldout", 0.6, study="encoder"), *auto])
     assert "| conv | **0.600** |" in enc and "| mlp | 0.300 |" in enc
     assert "`auto` chose conv in 2 seed(s), mlp in 1 seed(s)" in enc
 
@@ -405,9 +400,10 @@ def test_interim_writes_of_a_resumed_run_keep_the_records_not_reached_yet(tmp_pa
 
     args = _run_then_edit(tmp_path, monkeypatch, ["pca", "lda"], drop_first_job)
     snapshots = []
-    real_write = RUN._write_json
+    real_write = store.write_json
     monkeypatch.setattr(RUN, "WRITE_INTERVAL_S", -1)
-    monkeypatch.setattr(RUN, "_write_json", lambda p, obj: snapshots.append(json.loads(json.dumps(obj))) or real_write(p, obj))
+    monkeypatch.setattr(store, "write_json", lambda p, obj: snapshots.append(json.loads(json.dumps(obj)))
+                        or real_write(p, obj))
     RUN.run_reproduce(tmp_path, resume=True, **args)
     first = snapshots[0]  # written right after pca ran, before the loop reached lda
     assert sorted(r["method"] for r in first["records"]) == ["lda", "pca"]
@@ -449,15 +445,15 @@ def test_main_tables_compare_methods_on_the_same_seeds():
 
 
 def test_plan_puts_every_main_seed_before_the_studies_and_caps_their_seeds():
-    jobs = RUN.plan(["olivetti"], ["norank", "pca"], [0, 1, 2, 3, 4], ["heldout"], ["ablation", "mining"], {},
-                    quick=False, study_seeds=2)
+    jobs = plan(["olivetti"], ["norank", "pca"], [0, 1, 2, 3, 4], ["heldout"], ["ablation", "mining"], {},
+                quick=False, study_seeds=2)
     is_study = [j.study != "main" for j in jobs]
     first_study = is_study.index(True)
     assert not any(is_study[:first_study]) and all(is_study[first_study:])  # main table first, then studies
     assert [j.seed for j in jobs[:first_study]] == sorted(j.seed for j in jobs[:first_study])
     assert {j.seed for j in jobs[:first_study]} == {0, 1, 2, 3, 4}
     assert {j.seed for j in jobs[first_study:]} == {0, 1}
-    every_seed = RUN.plan(["olivetti"], ["norank"], [0, 1, 2], ["heldout"], ["mining"], {}, quick=False)
+    every_seed = plan(["olivetti"], ["norank"], [0, 1, 2], ["heldout"], ["mining"], {}, quick=False)
     assert {j.seed for j in every_seed if j.study == "mining"} == {0, 1, 2}
 
 

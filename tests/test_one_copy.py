@@ -15,6 +15,8 @@ def test_holdout_split_equals_train_test_split():
         train, test = holdout_split(Y, 0.3, seed)
         tr, te = train_test_split(np.arange(len(Y)), test_size=0.3, stratify=Y, random_state=seed)
         assert train.tolist() == sorted(tr) and test.tolist() == sorted(te)
+        drawn = holdout_split(Y, 0.3, seed, shuffled=True)
+        assert drawn[0].tolist() == tr.tolist() and drawn[1].tolist() == te.tolist()
     with pytest.raises(ValueError, match="at least 2 samples per class"):
         holdout_split(np.array([0, 0, 1, 1, 2]), 0.3, 0)
 

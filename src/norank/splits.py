@@ -25,8 +25,12 @@ import numpy as np
 __all__ = ["holdout_split", "stratified_split", "stratified_subset"]
 
 
-def holdout_split(y, test_size: float = 0.3, random_state=0):
-    """(train, test) of the held-out protocol: scikit-learn's stratified shuffle split, sorted."""
+def holdout_split(y, test_size: float = 0.3, random_state=0, *, shuffled: bool = False):
+    """(train, test) of the held-out protocol: scikit-learn's stratified shuffle split, sorted.
+
+    ``shuffled=True`` keeps scikit-learn's drawn order (what ``train_test_split`` returns): row order
+    changes what an order-dependent fit (batches drawn by position) computes, so code that must reproduce
+    numbers measured with ``train_test_split`` needs it."""
     from sklearn.model_selection import StratifiedShuffleSplit
 
     y = _labels(y)
@@ -38,7 +42,7 @@ def holdout_split(y, test_size: float = 0.3, random_state=0):
                          "have fewer; drop those classes or pass more data.")
     sss = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=_legacy_seed(random_state))
     train, test = next(sss.split(np.zeros(len(y)), y))
-    return np.sort(train), np.sort(test)
+    return (train, test) if shuffled else (np.sort(train), np.sort(test))
 
 
 def stratified_split(y, test_size: float, random_state=None, *, min_train: int = 1, min_test: int = 1):

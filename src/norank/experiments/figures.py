@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from norank.experiments import report as R
+from norank.experiments import tables as R
+from norank.experiments.methods import NORANK, is_supervised
 
 BAR_METRICS = ("silhouette", "ari", "nmi", "knn_accuracy", "trustworthiness", "continuity")
 
@@ -63,14 +64,14 @@ def bars(results, dataset, path):
     groups = R.by_method(sel)
     if not groups:
         return False
-    names = sorted(groups, key=lambda m: (R.is_supervised(m), m))
+    names = sorted(groups, key=lambda m: (is_supervised(m), m))
     fig, axes = plt.subplots(1, len(BAR_METRICS), figsize=(2.6 * len(BAR_METRICS), 0.25 * len(names) + 1.6),
                              squeeze=False)
     for ax, metric in zip(axes[0], BAR_METRICS):
         stats = [R.summarise(groups[m], metric) for m in names]
         means = [s[0] if s else np.nan for s in stats]
         stds = [s[1] if s else 0 for s in stats]
-        colors = ["tab:orange" if R.is_supervised(m) else "tab:blue" for m in names]
+        colors = ["tab:orange" if is_supervised(m) else "tab:blue" for m in names]
         ax.barh(range(len(names)), means, xerr=stds, color=colors)
         ax.set_yticks(range(len(names)))
         ax.set_yticklabels(names if ax is axes[0][0] else [], fontsize=8)
@@ -126,8 +127,50 @@ def efficiency(records, path):
     return True
 
 
+def study_curves(records, folder, study) -> list[str]:
+    """Per-epoch curves of each variant of a study, one figure per dataset (first seed)."""
+    made = []
+    for d in sorted({r["dataset"] for r in records}):
+        name = f"curves_{study}_{d}.png"
+        if curves([r for r in records if r["dataset"] == d], Path(folder) / name, f"{study} on {d} (first seed)",
+                  label=lambda r: r["variant"]):
+            made.append(name)
+    return made
+
+
+def sensitivity_heatmaps(means, margins, rows, columns, title, path) -> bool:
+    """One heatmap per metric (figure rows) and margin (figure columns): diversity weight (y) × uniformity
+    weight (x); `means[metric][(margin, diversity, uniformity)]` is the cell; one colour scale per metric."""
+    if not any(means.values()):
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(len(means), len(margins), figsize=(3.3 * len(margins), 2.9 * len(means)), squeeze=False)
+    for axes_row, (metric, cells) in zip(axes, means.items()):
+        values = [v for v in cells.values() if v is not None]
+        low, high = (min(values), max(values)) if values else (0.0, 1.0)
+        for ax, m in zip(axes_row, margins):
+            grid = np.array([[cells.get((m, d, u), np.nan) for u in columns] for d in rows], dtype=float)
+            image = ax.imshow(grid, vmin=low, vmax=high, cmap="viridis", origin="lower")
+            for (i, j), v in np.ndenumerate(grid):
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8,
+                            color="white" if v < (low + high) / 2 else "black")
+            ax.set_xticks(range(len(columns)), [f"{u:g}" for u in columns])
+            ax.set_yticks(range(len(rows)), [f"{d:g}" for d in rows])
+            ax.set_xlabel("uniformity_weight", fontsize=8)
+            ax.set_ylabel("diversity_weight", fontsize=8)
+            ax.set_title(f"{R.SHORT.get(metric, metric)}, margin {m:g}", fontsize=9)
+        fig.colorbar(image, ax=list(axes_row), shrink=0.8)
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def make_all(results, embeddings, folder) -> list[str]:
     """Write every figure the results support into `folder`; returns the file names."""
+    from norank.experiments.studies import STUDIES
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     made = []
@@ -137,20 +180,12 @@ def make_all(results, embeddings, folder) -> list[str]:
             made.append(f"views_{d}.png")
         if bars(results, d, folder / f"bars_{d}.png"):
             made.append(f"bars_{d}.png")
-    main_norank = R.select(results["records"], method=R.NORANK, protocol="heldout", split="stratified", study=None)
+    main_norank = R.select(results["records"], method=NORANK, protocol="heldout", split="stratified", study=None)
     if curves(main_norank, folder / "curves_norank.png", "norank training curves per dataset (first seed)",
               label=lambda r: r["dataset"]):
         made.append("curves_norank.png")
-    for study in ("mining", "ablation"):
-        sel = R.select(results["records"], study=study)
-        for d in sorted({r["dataset"] for r in sel}):
-            name = f"curves_{study}_{d}.png"
-            if curves([r for r in sel if r["dataset"] == d], folder / name, f"{study} on {d} (first seed)",
-                      label=lambda r: r["variant"]):
-                made.append(name)
-    sel = R.select(results["records"], study="sample_efficiency")
-    for d in sorted({r["dataset"] for r in sel}):
-        name = f"sample_efficiency_{d}.png"
-        if efficiency([r for r in sel if r["dataset"] == d], folder / name):
-            made.append(name)
+    for name, study in STUDIES.items():
+        sel = R.select(results["records"], study=name)
+        if sel and study.figures is not None:
+            made += study.figures(sel, folder)
     return made

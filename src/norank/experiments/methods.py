@@ -1,16 +1,26 @@
-"""Method names (DESIGN §2) → fresh, seeded models, and the settings norank gets per dataset.
+"""The method registry of `norank reproduce` (DESIGN §2): name → group, settings and a fresh seeded model.
 
 norank runs with the estimator's own defaults, read from `NoRankEmbedder` at run time, except where a
-dataset needs documented settings (`DATASET_SETTINGS`). Baselines come from `norank.baselines`.
+dataset needs documented settings (`DATASET_SETTINGS`). `norank_<loss>` is norank with only the loss
+changed (same encoder, dataset settings and training). Baselines come from `norank.baselines`, whose
+registry (`BASELINES`, `SUPERVISED`) this module reads rather than retypes.
 """
 
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 
 from norank.baselines import make_baseline
 
 NORANK = "norank"
+
+# norank with another loss on the same encoder and settings (supervised group of the main tables).
+LOSSES = ("supcon", "multi_similarity", "arcface", "prototypical", "proxy_anchor")
+LOSS_METHODS = {f"{NORANK}_{loss}": loss for loss in LOSSES}
+# Methods that predict labels themselves: their classification metrics come from their own predictions
+# (predict, predict_proba or decision_function) instead of a probe on their embedding.
+PREDICTING = ("tangent_logistic", "tangent_svc")
 
 # Settings beyond the defaults, each with its reason (shown in the report). ABIDE has 6105 connectivity
 # features for about 610 training samples; held out over 3 seeds (docs/defaults.md), dropout 0.5 raised
@@ -31,6 +41,53 @@ NOT_FOR_TRANSFORMER = ("pca_components",)
 QUICK_EPOCHS = 15
 
 
+@dataclass(frozen=True)
+class Method:
+    name: str
+    supervised: bool  # trained with labels: the supervised group of the tables
+    norank_settings: bool = False  # takes NoRankEmbedder's defaults and the dataset settings
+    predicts: bool = False  # scored on its own predictions
+    loss: str | None = None  # norank_<loss>: the loss it trains with
+    spd_only: bool = False  # defined on stacks of SPD matrices only (connectomes): skipped on other data
+
+
+def registry() -> dict[str, Method]:
+    """Every method by name, in table order: norank, the baselines, then norank with each other loss."""
+    from norank import baselines
+
+    spd_only = getattr(baselines, "SPD_ONLY", ())
+    methods = {NORANK: Method(NORANK, True, norank_settings=True)}
+    for name in baselines.BASELINES:
+        predicts = name in PREDICTING
+        methods[name] = Method(name, name in baselines.SUPERVISED or predicts, name == "transformer", predicts,
+                               spd_only=name in spd_only)
+    for name, loss in LOSS_METHODS.items():
+        methods[name] = Method(name, True, norank_settings=True, loss=loss)
+    return methods
+
+
+def loss_supported(loss: str) -> bool:
+    """Whether NoRankEmbedder accepts `loss` by name today (the parameter table is the authority)."""
+    try:
+        from norank.params import PARAMETERS
+
+        PARAMETERS["loss"].constraint.check("loss", loss)
+    except (ImportError, KeyError, AttributeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def all_methods() -> list[str]:
+    """Every method a default run fits: norank_<loss> only where the estimator accepts that loss."""
+    return [m.name for m in registry().values() if m.loss is None or loss_supported(m.loss)]
+
+
+def baseline_names() -> list[str]:
+    from norank.baselines import BASELINES
+
+    return list(BASELINES)
+
+
 def norank_defaults() -> dict:
     """The estimator's current defaults (the lead tunes them; never copied here)."""
     from norank.estimator import NoRankEmbedder
@@ -48,23 +105,25 @@ def norank_settings(dataset: str, quick: bool = False, overrides: dict | None = 
     return params
 
 
+def _method(name: str) -> Method:
+    """A registered method, or a study variant of norank (norank_dim32, ...)."""
+    known = registry().get(name)
+    if known is not None:
+        return known
+    if name.startswith(NORANK + "_"):
+        return Method(name, True, norank_settings=True)
+    raise ValueError(f"unknown method {name!r}; use one of {list(registry())}.")
+
+
 def method_settings(name: str, dataset: str, quick: bool = False, overrides: dict | None = None) -> dict | None:
-    """The NoRankEmbedder keywords a method runs with: norank's settings, the transformer's share of
-    them, or None for baselines that do not use them."""
-    if not uses_norank_settings(name):
+    """The NoRankEmbedder keywords a method runs with: norank's settings (norank_<loss>: plus its loss),
+    the transformer's share of them, or None for baselines that do not use them."""
+    method = _method(name)
+    if not method.norank_settings:
         return None
-    params = norank_settings(dataset, quick, overrides)
+    own = {"loss": method.loss} if method.loss else {}
+    params = norank_settings(dataset, quick, {**own, **(overrides or {})})
     return params if is_norank(name) else {k: v for k, v in params.items() if k not in NOT_FOR_TRANSFORMER}
-
-
-def baseline_names() -> list[str]:
-    from norank.baselines import BASELINES
-
-    return list(BASELINES)
-
-
-def all_methods() -> list[str]:
-    return [NORANK, *baseline_names()]
 
 
 def is_norank(name: str) -> bool:
@@ -72,24 +131,30 @@ def is_norank(name: str) -> bool:
 
 
 def base_method(name: str) -> str:
-    """The method a record belongs to: norank for its study variants (norank_dim32, ...), else the name."""
-    return NORANK if is_norank(name) else name
+    """The method a record belongs to: a registered method's own name, norank for its study variants."""
+    return name if name in registry() else (NORANK if is_norank(name) else name)
 
 
 def uses_norank_settings(name: str) -> bool:
-    """norank and the transformer baseline take NoRankEmbedder's defaults; other baselines do not."""
-    return is_norank(name) or name == "transformer"
+    """norank, its variants and the transformer baseline take NoRankEmbedder's defaults; others do not."""
+    return _method(name).norank_settings
 
 
 def is_supervised(name: str) -> bool:
-    """norank and its variants learn from labels, as do the baselines listed as supervised."""
-    from norank.baselines import SUPERVISED
+    return _method(name).supervised
 
-    return is_norank(name) or name in SUPERVISED
+
+def predicts(name: str) -> bool:
+    return _method(name).predicts
+
+
+def applies(name: str, spd: bool) -> bool:
+    """Whether a method runs on a dataset: SPD-only methods need stacks of SPD matrices (`spd`)."""
+    return spd or not _method(name).spd_only
 
 
 def check_methods(names) -> list[str]:
-    valid = all_methods()
+    valid = list(registry())
     unknown = [n for n in names if n not in valid]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; use some of {valid}.")
@@ -98,7 +163,7 @@ def check_methods(names) -> list[str]:
 
 def make_method(name: str, seed: int, dataset: str, quick: bool = False, overrides: dict | None = None,
                 n_classes: int | None = None):
-    """A fresh model for one run: norank (or a study variant with `overrides`) or a baseline.
+    """A fresh model for one run: norank (a loss method, or a study variant with `overrides`) or a baseline.
 
     DEC gets `n_clusters` = the number of training classes (the same k the metrics' k-means uses), so it
     never needs the labels themselves."""
@@ -119,5 +184,6 @@ def config_key(name: str, dataset: str, quick: bool, overrides: dict | None) -> 
     a study variant equal to the main configuration reuses the main run."""
     if uses_norank_settings(name):
         params = {**norank_defaults(), **method_settings(name, dataset, quick, overrides)}
-        return (base_method(name), tuple(sorted((k, repr(v)) for k, v in params.items() if k != "verbose")))
+        family = "transformer" if name == "transformer" else NORANK
+        return (family, tuple(sorted((k, repr(v)) for k, v in params.items() if k != "verbose")))
     return (name, quick)

@@ -1,9 +1,11 @@
-"""The evaluation protocol (DESIGN §3): seeded splits and one fit-and-score run.
+"""The evaluation protocol (DESIGN §3): which samples a run trains and scores on, and one fit-and-score.
 
-Held-out: a stratified 70/30 split per seed; the method, preprocessing included, sees only the training
-part; metrics are computed on the test part (trustworthiness / continuity against the test inputs) plus a
-1-NN classifier fitted on the training embeddings. In-sample (the paper's protocol): fit and score on the
-same samples. Both protocols go through `score` so they cannot drift apart.
+Held-out: a stratified 70/30 split per seed (`norank.splits.holdout_split`); ABIDE also leaves out each
+site with at least `MIN_SITE_SUBJECTS` subjects in turn. The method, preprocessing included, sees only
+the training part; metrics are computed on the test part (trustworthiness / continuity against the test
+inputs), plus a 1-NN classifier and a logistic-regression probe fitted on the training embeddings
+(`classify`). In-sample (the paper's protocol): fit and score on the same samples. Both protocols go
+through `score` so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -12,54 +14,23 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.model_selection import StratifiedShuffleSplit
+
+from norank.experiments import classify
 
 TEST_SIZE = 0.3
 PROTOCOLS = ("heldout", "insample")
+MIN_SITE_SUBJECTS = 40  # ABIDE: 8 sites
+# Held-out records hold these beside evaluate()'s keys (norank.metrics.KEYS).
+HELDOUT_KEYS = ("knn_accuracy", *classify.KEYS)
 
 
-def _check_counts(y, need: int, what: str) -> None:
-    classes, counts = np.unique(y, return_counts=True)
-    if counts.min() < need:
-        small = classes[counts < need][:5].tolist()
-        raise ValueError(
-            f"{what} needs at least {need} samples per class, but classes {small} have fewer; "
-            "drop those classes or pass more data."
-        )
-
-
-def stratified_split(y, seed: int, test_size: float = TEST_SIZE):
-    """(train, test) sorted index arrays of a stratified split seeded by `seed`."""
-    y = np.asarray(y)
-    _check_counts(y, 2, "The stratified held-out split")
-    sss = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
-    train, test = next(sss.split(np.zeros(len(y)), y))
-    return np.sort(train), np.sort(test)
-
-
-def site_splits(sites, n_sites: int = 3):
-    """[(site, train, test)]: each of the `n_sites` largest sites held out in turn (leave-site-out)."""
+def site_splits(sites, min_subjects: int = MIN_SITE_SUBJECTS):
+    """[(site, train, test)]: every site with at least `min_subjects` samples held out in turn, largest
+    first (leave-site-out)."""
     sites = np.asarray(sites).astype(str)
     names, counts = np.unique(sites, return_counts=True)
-    order = np.argsort(-counts, kind="stable")[:n_sites]
+    order = [i for i in np.argsort(-counts, kind="stable") if counts[i] >= min_subjects]
     return [(str(s), np.flatnonzero(sites != s), np.flatnonzero(sites == s)) for s in names[order]]
-
-
-def stratified_subset(y, fraction: float, seed: int, min_per_class: int = 2):
-    """Sorted positions of a stratified `fraction` of y, at least `min_per_class` of each class kept
-    (triplets need a positive per anchor); fraction 1 returns every position."""
-    y = np.asarray(y)
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction={fraction} must lie in (0, 1].")
-    if fraction == 1:
-        return np.arange(len(y))
-    rng = np.random.default_rng(seed)
-    keep = []
-    for c in np.unique(y):
-        members = np.flatnonzero(y == c)
-        n = min(len(members), max(min_per_class, int(round(fraction * len(members)))))
-        keep.append(rng.choice(members, n, replace=False))
-    return np.sort(np.concatenate(keep))
 
 
 def flat(X) -> np.ndarray:
@@ -96,48 +67,67 @@ class Outcome:
     history: dict | None = None
 
 
-def score(model, X, y, train, test, protocol: str, supervised: bool, seed: int, target_names=None) -> Outcome:
+def score(model, X, y, train, test, protocol: str, supervised: bool, seed: int, target_names=None,
+          predicts: bool = False) -> Outcome:
     """Fit `model` and score its embedding under `protocol`.
 
-    heldout: fit on X[train] (labels only when `supervised`), embed and score X[test].
+    heldout: fit on X[train] (labels only when `supervised`), embed and score X[test]; classification
+    scores from a probe on the embeddings, or from the model's own predictions when `predicts`.
     insample: fit on X[train] and score the same samples (`test` is ignored).
     """
-    from norank.metrics import evaluate, knn_accuracy
+    from norank.metrics import evaluate
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r} is not supported; use one of {PROTOCOLS}.")
     X_tr, y_tr = X[train], y[train]
     start = time.perf_counter()
+    recall = None
     if protocol == "insample":
         Z = model.fit_transform(X_tr, y_tr if supervised else None)
         seconds = time.perf_counter() - start
         metrics = evaluate(Z, y_tr, X=flat(X_tr), random_state=seed)
-        recall = None
     else:
         model.fit(X_tr, y_tr if supervised else None)
         seconds = time.perf_counter() - start
-        X_te, y_te = X[test], y[test]
-        Z_tr, Z = model.transform(X_tr), model.transform(X_te)
-        metrics = dict(evaluate(Z, y_te, X=flat(X_te), random_state=seed))
-        metrics["knn_accuracy"] = knn_accuracy(Z_tr, y_tr, Z, y_te)
-        from sklearn.neighbors import KNeighborsClassifier
-
-        pred = KNeighborsClassifier(n_neighbors=1).fit(Z_tr, y_tr).predict(Z)
         names = target_names if target_names is not None else np.unique(y).astype(str)
-        recall = per_class_recall(y_te, pred, names)
+        Z, metrics, recall = _heldout_scores(model, X_tr, y_tr, X[test], y[test], seed, names, predicts)
+    metrics = {k: _clean(v) for k, v in metrics.items()}
     history = getattr(model, "history_", None) or getattr(getattr(model, "embedder_", None), "history_", None)
+    return Outcome(metrics, seconds, np.asarray(Z, dtype=np.float32), _diagnostics(model, Z, history), recall,
+                   history)
+
+
+def _heldout_scores(model, X_tr, y_tr, X_te, y_te, seed, names, predicts):
+    """(test embedding, metrics, per-class 1-NN recall) of a model fitted on the training part."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from norank.metrics import evaluate, knn_accuracy
+
+    Z_tr, Z = model.transform(X_tr), model.transform(X_te)
+    metrics = dict(evaluate(Z, y_te, X=flat(X_te), random_state=seed))
+    metrics["knn_accuracy"] = knn_accuracy(Z_tr, y_tr, Z, y_te)
+    if predicts:
+        metrics.update(classify.own_scores(model, X_te, y_te))
+    else:
+        metrics.update(classify.probe_scores(Z_tr, y_tr, Z, y_te, seed))
+    pred = KNeighborsClassifier(n_neighbors=1).fit(Z_tr, y_tr).predict(Z)
+    return Z, metrics, per_class_recall(y_te, pred, names)
+
+
+def _diagnostics(model, Z, history) -> dict:
     diagnostics = {"effective_rank": effective_rank(Z)}
     if getattr(model, "encoder_kind_", None):
         diagnostics["encoder"] = model.encoder_kind_  # what encoder="auto" chose
-    if history and history.get("embedding_spread"):
-        diagnostics["final_loss"] = float(history["loss"][-1])
-        diagnostics["final_embedding_spread"] = float(history["embedding_spread"][-1])
-        diagnostics["final_active_fraction"] = float(history["active_fraction"][-1])
+    if history and history.get("loss"):
+        for key in ("loss", "embedding_spread", "active_fraction"):  # what a loss records (SupCon: no triplets)
+            if history.get(key):
+                diagnostics[f"final_{key}"] = float(history[key][-1])
         diagnostics["epochs"] = len(history["loss"])
-    metrics = {k: _clean(v) for k, v in metrics.items()}
-    return Outcome(metrics, seconds, np.asarray(Z, dtype=np.float32), diagnostics, recall, history)
+    return diagnostics
 
 
 def _clean(value):
+    if value is None:
+        return None
     value = float(value)
     return value if np.isfinite(value) else None

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from norank.experiments import report
 
-GENERATED_PREFIXES = ("views_", "bars_", "curves_", "sample_efficiency_")
+GENERATED_PREFIXES = ("views_", "bars_", "curves_", "sample_efficiency_", "sensitivity_")
 USAGE = "usage: python -m norank.experiments.publish RUN_DIR [RUN_DIR ...] DOCS_DIR"
 
 
 def merge(results: list[dict]) -> dict:
     """One results dict from several runs: records concatenated, lists in meta united in order."""
-    from norank.experiments.run import differing_setting
+    from norank.experiments.store import differing_setting
 
     first = results[0]
     for other in results[1:]:
@@ -31,12 +31,15 @@ def merge(results: list[dict]) -> dict:
     meta = dict(first["meta"])
     for key in ("datasets", "methods", "studies", "seeds", "protocols"):
         meta[key] = list(dict.fromkeys(v for r in results for v in r["meta"].get(key, [])))
-    for key in ("descriptions", "study_datasets", "dataset_settings"):
+    for key in ("descriptions", "study_datasets", "dataset_settings", "seed_kinds"):
         meta[key] = {k: v for r in results for k, v in r["meta"].get(key, {}).items()}
     study_seeds = [r["meta"].get("study_seeds", r["meta"]["seeds"]) for r in results]
     if any(list(seeds) != list(study_seeds[0]) for seeds in study_seeds):
         # Runs made with different --study-seeds: the seeds per dataset, for the report header.
         meta["study_seeds"] = {d: list(seeds) for r, seeds in zip(results, study_seeds) for d in r["meta"]["datasets"]}
+    threads = [r["meta"]["runtime_threads"] for r in results if r["meta"].get("runtime_threads")]
+    if threads:
+        meta["runtime_threads"] = threads[0]
     if len(results) > 1:
         meta["command"] = " ; ".join(r["meta"].get("command", "") for r in results)
         walls = [r["meta"].get("wall_seconds") for r in results]
@@ -50,7 +53,7 @@ def publish(*dirs) -> Path:
         raise ValueError(USAGE)
     run_dirs, docs_dir = [Path(d) for d in dirs[:-1]], Path(dirs[-1])
     from norank.experiments import figures as F
-    from norank.experiments.run import load_views
+    from norank.experiments.store import load_views
 
     loaded, views = [], {}
     for run_dir in run_dirs:
