@@ -101,11 +101,17 @@ def test_pickle_round_trip(fitted, blobs):
     assert np.array_equal(clone.transform(blobs[0]), fitted.transform(blobs[0]))
 
 
-def test_history_names_every_term_per_epoch(fitted):
-    h = fitted.history_
-    for key in ("loss", "triplet", "diversity", "uniformity", "local", "global", "active_fraction", "embedding_spread", "lr"):
-        assert len(h[key]) == fitted.n_epochs_ == 3
+def test_history_names_every_term_per_epoch(blobs):
+    weights = dict(diversity_weight=0.1, uniformity_weight=0.1, local_weight=0.1, global_weight=0.0)
+    est = NoRankEmbedder(**FAST, **weights, schedule="robbins_monro").fit(*blobs)
+    h = est.history_
+    for key in ("loss", "triplet", "diversity", "uniformity", "local", "active_fraction", "embedding_spread", "lr"):
+        assert len(h[key]) == est.n_epochs_ == 3
+    assert "global" not in h  # a term with weight 0 is not computed, so not reported
     assert all(0.0 <= v <= 1.0 for v in h["active_fraction"])
+    # The total is the loss plus each weighted term, epoch by epoch (means of per-step sums).
+    total = np.add(h["triplet"], sum(0.1 * np.asarray(h[k]) for k in ("diversity", "uniformity", "local")))
+    assert np.allclose(h["loss"], total, rtol=1e-5)
     # Robbins–Monro: the learning rate decreases step by step.
     assert h["lr"][0] > h["lr"][-1] > 0
 

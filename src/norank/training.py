@@ -1,299 +1,36 @@
-"""The training loop behind `NoRankEmbedder.fit`: batches, loss terms, optimiser, history, checkpoints.
+"""The training core: `fit_encoder` trains an encoder from explicit parts and returns them with history.
 
-One step: draw a P×K batch, embed it, gather embeddings across ranks (distributed), build the B×B
-distance matrix, mine triplets on it, add the weighted regularisers, step the optimiser. Randomness comes
-only from `random_state`: the sampler has its own generator and the model's initialisation and dropout run
-inside a forked torch RNG, so the caller's global RNG state is neither used nor changed.
+No estimator is involved: the caller passes the data, a fitted preprocessor, the encoder, the objective
+(loss, optional miner, weighted regularisers), the batch sampler, an optimiser factory and a schedule,
+callbacks and a seed. `NoRankEmbedder.fit` only builds these from its keywords (norank.components).
+
+One step: take a P×K batch of preprocessed rows, embed it, gather embeddings across ranks (torchrun),
+evaluate the objective, step the optimiser. Per-step values stay on the device and are averaged once
+per epoch, so the loop does no host synchronisation beyond the finiteness check of the loss. Randomness
+comes only from `seed`: the sampler and dropout have generators of their own and the global RNG is never
+read or changed, so fits in parallel threads are independent.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import warnings
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 
 from norank import distributed
-from norank.distances import pairwise_distances
-from norank.encoders import ProjectionHead, build_encoder
-from norank.losses import (
-    ProxyAnchorLoss,
-    diversity_loss,
-    global_preservation_loss,
-    local_preservation_loss,
-    triplet_margin_loss,
-    uniformity_loss,
-)
-from norank.mining import active_anchor_fraction, mine
-from norank.preprocessing import IN_MEMORY_BYTES, TensorPreprocessor
-from norank.sampling import ClassBalancedBatchSampler
-from norank.schedules import schedule_factor
-from norank.lazy import PageReleaser, Rows, take_rows
+from norank.callbacks import as_callbacks
+from norank.encoders import seed_dropout
+from norank.lazy import PageReleaser, take_rows
+from norank.objective import Objective
+from norank.preprocessing import IN_MEMORY_BYTES
 
-TERMS = ("triplet", "diversity", "uniformity", "local", "global")
-CHECKPOINT_FILE = "checkpoint.pt"
-_PRELOAD_BYTES = IN_MEMORY_BYTES  # in-memory inputs up to this size are preprocessed once, up front
+__all__ = ["EmbeddingModel", "Features", "NonFiniteLossError", "TrainResult", "Run", "adam", "fit_encoder", "sgd"]
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
-    """Training produced a NaN or infinite loss."""
-
-
-@dataclass
-class TrainResult:
-    preprocessor: TensorPreprocessor
-    encoder: torch.nn.Module
-    head: torch.nn.Module | None
-    device: torch.device
-    history: dict
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but no CUDA GPU is available; use device='cpu'.")
-    return torch.device(device)
-
-
-def stratified_split(codes: np.ndarray, fraction: float, rng: np.random.Generator):
-    """(train, validation) indices; each class keeps at least 2 training samples."""
-    train, val = [], []
-    for c in np.unique(codes):
-        members = rng.permutation(np.flatnonzero(codes == c))
-        n_val = min(int(round(fraction * len(members))), max(len(members) - 2, 0))
-        val.append(members[:n_val])
-        train.append(members[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
-
-
-class _Features:
-    """Preprocessed rows for training: computed once when they fit in memory, else per batch."""
-
-    def __init__(self, X, indices, pre: TensorPreprocessor, lazy: bool, device):
-        self.X, self.indices, self.pre, self.device = X, indices, pre, device
-        n_bytes = len(indices) * pre.n_features_ * 4
-        self.cache = None
-        self.releaser = PageReleaser(X)
-        if not lazy and n_bytes <= _PRELOAD_BYTES:
-            self.cache = torch.from_numpy(pre.transform(X[indices])).to(device)
-
-    def __len__(self):
-        return len(self.indices)
-
-    def rows(self, positions: np.ndarray) -> torch.Tensor:
-        if self.cache is not None:
-            return self.cache[torch.from_numpy(positions).to(self.cache.device)]
-        rows = take_rows(self.X, self.indices[positions], self.releaser)
-        return torch.from_numpy(self.pre.transform(rows)).to(self.device)
-
-
-def _fingerprint(est, X, codes) -> str:
-    """Identifies a training run, so a checkpoint is only resumed by the same settings on the same data."""
-    params = {k: v for k, v in est.get_params().items() if k not in ("verbose", "checkpoint_dir", "device")}
-    head = np.asarray(X[: min(len(X), 8)], dtype=np.float32)
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
-    digest.update(str(tuple(X.shape)).encode())
-    digest.update(np.ascontiguousarray(head).tobytes())
-    digest.update(np.ascontiguousarray(codes).tobytes())
-    return digest.hexdigest()
-
-
-def train(est, X, codes: np.ndarray, counts: np.ndarray, *, lazy: bool, encoder: str | None = None) -> TrainResult:
-    """Train `est`'s model on X; `encoder` names the encoder to build when it differs from `est.encoder`
-    (the kind that encoder="auto" resolved to)."""
-    device = resolve_device(est.device)
-    seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
-    rank, world = distributed.world()
-    rng = np.random.default_rng(seed)
-    if est.validation_fraction > 0:
-        train_idx, val_idx = stratified_split(codes, est.validation_fraction, rng)
-    else:
-        train_idx, val_idx = np.arange(len(codes)), np.empty(0, np.int64)
-
-    pre = TensorPreprocessor(est.normalization, est.symmetric, est.fisher_z, n_components=est.pca_components)
-    pre.fit(Rows(X, train_idx) if lazy or len(val_idx) else X)
-    features = _Features(X, train_idx, pre, lazy, device)
-    val_features = _Features(X, val_idx, pre, lazy, device) if len(val_idx) else None
-    train_codes = codes[train_idx]
-    # Classes with one training sample get unique batch labels: negatives only, never anchors.
-    singleton = counts[train_codes] < 2 if len(val_idx) == 0 else np.bincount(train_codes, minlength=len(counts))[train_codes] < 2
-    batch_labels = np.where(singleton, len(counts) + np.arange(len(train_codes)), train_codes)
-    labels_t = torch.from_numpy(batch_labels).to(device)
-    codes_t = torch.from_numpy(train_codes).to(device)
-
-    # With fewer classes than batch_size // samples_per_class, K grows so batches stay batch_size large.
-    n_classes = len(np.unique(train_codes))
-    classes_per_batch = min(max(2, est.batch_size // est.samples_per_class), n_classes)
-    samples_per_class = max(est.samples_per_class, est.batch_size // classes_per_batch)
-    sampler = ClassBalancedBatchSampler(
-        train_codes, classes_per_batch, samples_per_class, class_sampling=est.class_sampling,
-        seed=seed, num_replicas=world, rank=rank,
-    )
-    total_steps = est.epochs * len(sampler)
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        encoder = build_encoder(
-            encoder or est.encoder, pre.n_features_, pre.input_shape_, tuple(np.atleast_1d(est.hidden_layer_sizes)),
-            est.embedding_dim, est.dropout, est.layer_norm,
-        ).to(device)
-        head = ProjectionHead(est.embedding_dim).to(device) if est.projection_head else None
-        proxies = None
-        if est.loss == "proxy_anchor":
-            gen = torch.Generator().manual_seed(seed)
-            proxies = ProxyAnchorLoss(len(counts), est.embedding_dim, generator=gen).to(device)
-        modules = EmbeddingModel(encoder, head)
-        model = modules
-        if distributed.is_active():
-            model = torch.nn.parallel.DistributedDataParallel(modules, device_ids=[device.index] if device.type == "cuda" else None)
-        groups = [{"params": list(modules.parameters()), "lr": est.learning_rate}]
-        if proxies is not None:
-            # Proxies learn 100× faster than the network, as in the Proxy-Anchor paper.
-            groups.append({"params": list(proxies.parameters()), "lr": est.learning_rate * 100})
-        if est.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=est.learning_rate, momentum=est.momentum, weight_decay=est.weight_decay)
-        else:
-            opt = torch.optim.Adam(groups, lr=est.learning_rate, weight_decay=est.weight_decay)
-        base_lrs = [g["lr"] for g in opt.param_groups]
-
-        history = {k: [] for k in ("loss", *TERMS, "active_fraction", "embedding_spread", "lr")}
-        if val_features is not None:
-            history["val_precision_at_1"] = []
-        state = {"epoch": 0, "step": 0, "best": -1.0, "best_state": None, "stale": 0}
-        ckpt = _Checkpointer(est.checkpoint_dir, _fingerprint(est, X, codes)) if est.checkpoint_dir else None
-        if ckpt is not None:
-            ckpt.restore(modules, proxies, opt, history, state)
-
-        bar = None
-        if est.verbose and distributed.is_main_process():
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=est.epochs, initial=state["epoch"], desc="norank fit", unit="epoch")
-        while state["epoch"] < est.epochs:
-            epoch = state["epoch"]
-            sampler.set_epoch(epoch)
-            modules.train()
-            sums = {k: 0.0 for k in ("loss", *TERMS, "active_fraction", "embedding_spread")}
-            n_steps = 0
-            for positions in sampler:
-                factor = schedule_factor(est.schedule, state["step"], total_steps, est.schedule_tau, est.schedule_kappa)
-                for group, lr in zip(opt.param_groups, base_lrs):
-                    group["lr"] = lr * factor
-                xb = features.rows(positions)
-                where = torch.from_numpy(positions).to(device)
-                values = _step(est, model, proxies, xb, labels_t[where], codes_t[where], world)
-                total = values.pop("loss_tensor")
-                if not torch.isfinite(total):
-                    raise NonFiniteLossError(_non_finite_message(values, epoch))
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                try:
-                    opt.step()
-                except RuntimeError as exc:  # Adam's step size overflows float32 before any NaN shows
-                    if "overflow" not in str(exc):
-                        raise
-                    raise NonFiniteLossError(_non_finite_message(values, epoch)) from None
-                state["step"] += 1
-                n_steps += 1
-                for k, v in values.items():
-                    sums[k] += v
-            for k in sums:
-                history[k].append(sums[k] / max(n_steps, 1))
-            history["lr"].append(opt.param_groups[0]["lr"])
-            state["epoch"] += 1
-            stop = False
-            if val_features is not None:
-                score = _validation_precision(encoder, val_features, codes[val_idx])
-                history["val_precision_at_1"].append(score)
-                if score > state["best"]:
-                    state["best"], state["stale"] = score, 0
-                    state["best_state"] = {k: v.detach().clone() for k, v in modules.state_dict().items()}
-                else:
-                    state["stale"] += 1
-                stop = distributed.broadcast_flag(state["stale"] >= est.n_iter_no_change, device)
-            if ckpt is not None and distributed.is_main_process():
-                ckpt.save(modules, proxies, opt, history, state)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix({k: f"{history[k][-1]:.3g}" for k in ("loss", *TERMS, "active_fraction") if _shown(est, k)})
-            if stop:
-                break
-        if bar is not None:
-            bar.close()
-        if state["best_state"] is not None:
-            modules.load_state_dict(state["best_state"])
-    modules.eval()
-    if history["embedding_spread"] and history["embedding_spread"][-1] < 1e-3:
-        warnings.warn(
-            "The embeddings collapsed to a point (mean pairwise distance < 1e-3); raise diversity_weight or "
-            "uniformity_weight, or lower the learning rate.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    return TrainResult(pre, encoder, head, device, history)
-
-
-def _shown(est, key: str) -> bool:
-    weights = {"diversity": est.diversity_weight, "uniformity": est.uniformity_weight, "local": est.local_weight, "global": est.global_weight}
-    return weights.get(key, 1.0) > 0
-
-
-def _step(est, model, proxies, xb, yb, codes, world) -> dict:
-    """Every loss term of one batch; 'loss_tensor' is the weighted sum to back-propagate.
-
-    `yb` are mining labels (single-sample classes relabelled so they are never anchors), `codes` the
-    true class codes (for the proxies).
-    """
-    z = distributed.gather_with_grad(model(xb))
-    if not torch.isfinite(z.detach()).all():
-        raise NonFiniteLossError(_non_finite_message({}, None))
-    labels = distributed.gather(yb)
-    values = {}
-    if est.loss == "proxy_anchor":
-        main = proxies(z, distributed.gather(codes))
-        with torch.no_grad():
-            dist = pairwise_distances(z.detach(), squared=est.distance == "squared")
-            a, p, n = mine(dist, labels, est.mining, est.margin)
-            values["active_fraction"] = float(active_anchor_fraction(dist, a, p, n, est.margin, labels))
-    else:
-        dist = pairwise_distances(z, squared=est.distance == "squared")
-        a, p, n = mine(dist.detach(), labels, est.mining, est.margin)
-        main = triplet_margin_loss(dist, a, p, n, est.margin)
-        values["active_fraction"] = float(active_anchor_fraction(dist.detach(), a, p, n, est.margin, labels))
-    total = main
-    values["triplet"] = float(main.detach())
-    terms = {
-        "diversity": (est.diversity_weight, lambda: diversity_loss(z)),
-        "uniformity": (est.uniformity_weight, lambda: uniformity_loss(z, est.uniformity_t)),
-    }
-    if est.local_weight > 0 or est.global_weight > 0:
-        xg = distributed.gather(xb)
-        terms["local"] = (est.local_weight, lambda: local_preservation_loss(z, xg, est.local_neighbors))
-        terms["global"] = (est.global_weight, lambda: global_preservation_loss(z, xg))
-    for name in ("diversity", "uniformity", "local", "global"):
-        weight, fn = terms.get(name, (0.0, None))
-        if weight > 0:
-            term = fn()
-            total = total + weight * term
-            values[name] = float(term.detach())
-        else:
-            values[name] = 0.0
-    with torch.no_grad():
-        # Mean pairwise distance of the batch (0 = collapse), from the distance matrix already built.
-        d = dist.detach()
-        values["embedding_spread"] = float((d.clamp_min(0).sqrt() if est.distance == "squared" else d).mean())
-    values["loss"] = float(total.detach())
-    # DistributedDataParallel averages gradients over ranks; each rank only back-propagates into its own
-    # rows of the global batch, so the world-size factor restores the global batch's gradient.
-    values["loss_tensor"] = total * world if world > 1 else total
-    return values
+    """Training produced a NaN or infinite loss or parameter."""
 
 
 class EmbeddingModel(torch.nn.Module):
@@ -309,74 +46,208 @@ class EmbeddingModel(torch.nn.Module):
         return self.head(z) if self.head is not None else z
 
 
-def _validation_precision(encoder, val: _Features, codes: np.ndarray) -> float:
-    """Leave-one-out precision@1 of the validation embeddings."""
-    encoder.eval()
-    with torch.no_grad():
-        z = encoder(val.rows(np.arange(len(val))))
-    encoder.train()
-    d = pairwise_distances(z, squared=True)
-    d.fill_diagonal_(float("inf"))
-    nearest = d.argmin(1).cpu().numpy()
-    return float(np.mean(codes[nearest] == codes))
+class Features:
+    """Preprocessed rows of X (optionally only `indices`): computed once when they fit in memory, else per
+    batch from the array, memory map or lazy array-like."""
+
+    def __init__(self, X, preprocessor=None, indices=None, device="cpu", cache_bytes: int = IN_MEMORY_BYTES):
+        self.X, self.pre, self.device = X, preprocessor, torch.device(device)
+        self.indices = np.arange(len(X)) if indices is None else np.asarray(indices)
+        self.releaser = PageReleaser(X)
+        self.cache = None
+        n_features = preprocessor.n_features_ if preprocessor is not None else int(np.prod(X.shape[1:]))
+        in_memory = isinstance(X, np.ndarray) and not isinstance(X, np.memmap)
+        if in_memory and len(self.indices) * n_features * 4 <= cache_bytes:
+            self.cache = self._prepare(X if indices is None else X[self.indices])
+
+    def __len__(self):
+        return len(self.indices)
+
+    def _prepare(self, rows) -> torch.Tensor:
+        rows = self.pre.transform(rows) if self.pre is not None else np.asarray(rows, np.float32).reshape(len(rows), -1)
+        return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).to(self.device)
+
+    def rows(self, positions: np.ndarray) -> torch.Tensor:
+        if self.cache is not None:
+            return self.cache[torch.from_numpy(positions).to(self.device)]
+        return self._prepare(take_rows(self.X, self.indices[positions], self.releaser))
 
 
-def _non_finite_message(values: dict, epoch) -> str:
-    terms = ", ".join(f"{k}={v:.4g}" for k, v in values.items() if k in TERMS)
-    where = f"The training loss became non-finite at epoch {epoch} ({terms})" if epoch is not None else (
-        "The embeddings became non-finite during training")
+@dataclass
+class Run:
+    """The state callbacks see and checkpoints keep: modules, optimiser, history, counters."""
+
+    model: EmbeddingModel
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    history: dict = field(default_factory=dict)
+    state: dict = field(default_factory=lambda: {"epoch": 0, "step": 0})
+    stop_requested: bool = False
+
+
+@dataclass
+class TrainResult:
+    encoder: torch.nn.Module
+    head: torch.nn.Module | None
+    objective: Objective
+    history: dict
+
+
+def adam(lr: float = 1e-3, weight_decay: float = 0.0) -> Callable:
+    """Optimiser factory: Adam over the given parameter groups."""
+    return lambda groups: torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+
+
+def sgd(lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0) -> Callable:
+    """Optimiser factory: SGD with momentum over the given parameter groups."""
+    return lambda groups: torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def fit_encoder(
+    X,
+    labels,
+    *,
+    encoder: torch.nn.Module,
+    objective: Objective,
+    sampler: Iterable,
+    preprocessor=None,
+    indices=None,
+    head: torch.nn.Module | None = None,
+    optimizer: Callable | None = None,
+    schedule: Callable[[int, int], float] | None = None,
+    epochs: int = 30,
+    callbacks: Sequence = (),
+    device="cpu",
+    seed: int = 0,
+) -> TrainResult:
+    """Train `encoder` (and `head`, and the objective's own parameters) on X and return them with history.
+
+    Parameters
+    ----------
+    X : array, memory map or lazy array-like of samples; `indices` selects the training rows of it.
+    labels : int array, one mining label per training row (aligned with `indices` when given).
+    sampler : yields arrays of positions into the training rows, one per batch; `set_epoch(e)` if present
+        is called before each epoch, `len(sampler)` is the number of batches.
+    preprocessor : fitted object with `transform(samples) -> rows` and `n_features_`, or None for rows.
+    optimizer : factory `param_groups -> torch.optim.Optimizer` (default `adam()`); a group whose loss
+        declares `lr_multiplier` (proxies) gets that multiple of the base rate.
+    schedule : `factor(step, total_steps)` multiplying each group's base rate (default constant).
+    callbacks : `f(epoch, logs) -> bool | None` after every epoch, or `norank.callbacks.Callback`s.
+    """
+    device = torch.device(device)
+    # Ranks given different data: one clear error on every rank, before the first training collective.
+    distributed.check_agreement(np.unique(labels), X.shape[1:], getattr(X, "dtype", None), len(sampler),
+                                labels=labels)
+    features = Features(X, preprocessor, indices, device)
+    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    model = EmbeddingModel(encoder, head).to(device)
+    seed_dropout(model, generator)
+    objective = objective.to(device)
+    run = Run(model, objective, _optimizer(optimizer, model, objective), generator)
+    callbacks = as_callbacks(callbacks)
+    for cb in callbacks:
+        cb.on_train_begin(run)
+    step = _Step(model, objective, run.optimizer, schedule or (lambda s, n: 1.0), epochs * len(sampler))
+    while run.state["epoch"] < epochs and not run.stop_requested:
+        epoch = run.state["epoch"]
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        model.train()
+        logs = _run_epoch(step, sampler, features, labels_t, run)
+        _check_parameters(run, logs, epoch)
+        for key, value in logs.items():
+            run.history.setdefault(key, []).append(value)
+        run.state["epoch"] += 1
+        stop = [bool(cb(epoch, logs)) for cb in callbacks]  # every callback sees every epoch
+        run.stop_requested = distributed.broadcast_flag(any(stop), device)
+    for cb in callbacks:
+        cb.on_train_end(run)
+    model.eval()
+    return TrainResult(encoder, head, objective, run.history)
+
+
+def _optimizer(factory, model, objective) -> torch.optim.Optimizer:
+    groups = [{"params": list(model.parameters())}]
+    own = [p for p in objective.parameters() if p.requires_grad]
+    if own:
+        groups.append({"params": own, "lr_multiplier": float(getattr(objective.loss, "lr_multiplier", 1.0))})
+    opt = (factory or adam())(groups)
+    for group in opt.param_groups:
+        group["base_lr"] = group["lr"] * group.get("lr_multiplier", 1.0)
+    return opt
+
+
+class _Step:
+    """One optimiser step on one batch; returns the batch's detached terms."""
+
+    def __init__(self, model, objective, optimizer, schedule, total_steps):
+        self.model, self.objective, self.optimizer = model, objective, optimizer
+        self.schedule, self.total_steps = schedule, max(int(total_steps), 1)
+        self.rank, self.world = distributed.world()
+        self.ddp = model
+        if distributed.is_active():
+            ids = [model_device(model).index] if model_device(model).type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+    def __call__(self, xb, yb, step: int, epoch: int) -> dict:
+        factor = self.schedule(step, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        z = distributed.gather_with_grad(self.ddp(xb))
+        labels = distributed.gather(yb)
+        inputs = distributed.gather(xb) if self.objective.needs_inputs else None
+        total, terms = self.objective(z, labels, inputs)
+        if not torch.isfinite(total):
+            raise NonFiniteLossError(non_finite_message(terms, epoch))
+        self.optimizer.zero_grad(set_to_none=True)
+        # DDP averages gradients over ranks; each rank back-propagates only into its own rows of the global
+        # batch, so the world-size factor restores the global batch's gradient.
+        (total * self.world if self.world > 1 else total).backward()
+        try:
+            self.optimizer.step()
+        except RuntimeError as exc:  # Adam's step size overflows float32 before any NaN shows
+            if "overflow" not in str(exc):
+                raise
+            raise NonFiniteLossError(non_finite_message(terms, epoch)) from None
+        return terms
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _run_epoch(step: _Step, sampler, features: Features, labels_t, run: Run) -> dict:
+    sums: dict = {}
+    n = 0
+    epoch = run.state["epoch"]
+    for positions in sampler:
+        where = torch.from_numpy(np.asarray(positions)).to(labels_t.device)
+        terms = step(features.rows(positions), labels_t[where], run.state["step"], epoch)
+        for key, value in terms.items():
+            sums[key] = sums[key] + value if key in sums else value
+        run.state["step"] += 1
+        n += 1
+    logs = {key: float(value) / max(n, 1) for key, value in sums.items()}
+    logs["lr"] = run.optimizer.param_groups[0]["lr"]
+    return logs
+
+
+def _check_parameters(run: Run, logs: dict, epoch: int) -> None:
+    """A step can leave non-finite weights behind a finite loss (the last step of a fit above all)."""
+    for p in (*run.model.parameters(), *run.objective.parameters()):
+        if not torch.isfinite(p.detach()).all():
+            raise NonFiniteLossError(non_finite_message(logs, epoch))
+
+
+def non_finite_message(terms: dict, epoch) -> str:
+    shown = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items() if k not in ("lr", "loss"))
+    where = f"at epoch {epoch} ({shown})" if epoch is not None else "during training"
     return (
-        f"{where}. Likely causes: a learning rate that "
-        "is too high (try 10x lower), a margin too large for the distance, or unscaled input (use "
+        f"The training loss or weights became non-finite {where}. Likely causes: a learning rate that is "
+        "too high (try 10x lower), a margin too large for the distance, or unscaled input (use "
         "normalization='sample' or 'feature')."
     )
 
-
-class _Checkpointer:
-    """Per-epoch training state on disk, written atomically (temporary file, then rename)."""
-
-    def __init__(self, directory, fingerprint: str):
-        self.dir = Path(directory)
-        self.fingerprint = fingerprint
-
-    def save(self, modules, proxies, opt, history, state) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "fingerprint": self.fingerprint,
-            "modules": modules.state_dict(),
-            "proxies": proxies.state_dict() if proxies is not None else None,
-            "optimizer": opt.state_dict(),
-            "history": history,
-            "state": state,
-            "rng": torch.get_rng_state(),
-        }
-        tmp = self.dir / (CHECKPOINT_FILE + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, self.dir / CHECKPOINT_FILE)
-
-    def restore(self, modules, proxies, opt, history, state) -> bool:
-        path = self.dir / CHECKPOINT_FILE
-        if not path.is_file():
-            return False
-        try:
-            payload = torch.load(path, weights_only=True)
-        except Exception as exc:  # a torn or foreign file: start afresh rather than fail
-            warnings.warn(f"Ignoring unreadable checkpoint {path} ({exc}); training from scratch.", RuntimeWarning, stacklevel=4)
-            return False
-        if payload.get("fingerprint") != self.fingerprint:
-            warnings.warn(
-                f"The checkpoint in {self.dir} belongs to other settings or data; training from scratch "
-                "(use another checkpoint_dir to keep it).",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return False
-        modules.load_state_dict(payload["modules"])
-        if proxies is not None:
-            proxies.load_state_dict(payload["proxies"])
-        opt.load_state_dict(payload["optimizer"])
-        for k, v in payload["history"].items():
-            history[k] = list(v)
-        state.update(payload["state"])
-        torch.set_rng_state(payload["rng"])
-        return True
+_non_finite_message = non_finite_message  # TODO(lead): remove once selection.py no longer imports it

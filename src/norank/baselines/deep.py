@@ -16,16 +16,12 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from norank.baselines._base import VectorBaseline, check_int, seed_of
+from norank.encoders import mlp_layers
 
 
 def mlp(sizes) -> nn.Sequential:
-    """Linear layers with ReLU between them (none after the last)."""
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+    """Linear layers with ReLU between them (none after the last): norank's MLP builder, no dropout."""
+    return nn.Sequential(*mlp_layers(sizes))
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator):
