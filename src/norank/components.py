@@ -8,6 +8,7 @@ estimator: every function takes the parameter dict.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field
 
@@ -90,7 +91,8 @@ def validation_split(codes: np.ndarray, fraction: float, seed: int):
 
 
 def make_objective(p: dict, n_classes: int, generator: torch.Generator) -> Objective:
-    loss = p["loss"]
+    # The caller's loss and miner objects are copied, never trained in place (scikit-learn's rule for params).
+    loss, miner = copy.deepcopy(p["loss"]), copy.deepcopy(p["miner"])
     name = loss if isinstance(loss, str) else None
     if name is not None:
         loss = make_loss(name, n_classes=n_classes, embedding_dim=p["embedding_dim"], margin=p["margin"],
@@ -99,7 +101,7 @@ def make_objective(p: dict, n_classes: int, generator: torch.Generator) -> Objec
         (p["diversity_weight"], Diversity()), (p["uniformity_weight"], Uniformity(p["uniformity_t"])),
         (p["local_weight"], LocalPreservation(p["local_neighbors"])), (p["global_weight"], GlobalPreservation()),
     ]
-    return Objective(loss, p["miner"], regularizers, name=name)
+    return Objective(loss, miner, regularizers, name=name)
 
 
 def make_sampler(p: dict, train_codes: np.ndarray, seed: int) -> ClassBalancedBatchSampler:
