@@ -16,6 +16,11 @@ loss (float32 rounding can move a triplet lying within 1e-7 of the margin, hence
 norank's training miners (semihard / hard closest negative) have no PML counterpart and are timed alone,
 plus semi-hard on a 2-class batch (the per-row sort path).
 
+A training step's triplet term: ``TripletLoss`` (distance matrix once, mining through the miner's unchecked
+path, diagnostics kept as tensors) against the functional path the training step used before it (``mine``
+then ``active_anchor_fraction``, each checking its inputs, with a NaN scan of the matrix, and diagnostics
+read back as floats), with norank's defaults (Euclidean, margin 2, semi-hard); target: not slower (>= 1).
+
 PML materialises a B×B×B uint8 mask while B³ < 2³¹ (1 GiB at B = 1024) and loops over anchors in Python
 beyond (B = 2048), so its peer run at B = 2048 is slow; it is skipped when the machine lacks the memory
 for it. Timings are single-threaded (``torch.set_num_threads(1)``, both sides) and the figures are CPU
@@ -26,6 +31,8 @@ medians as well. Peak memory is measured in a fresh process per case.
 
 from __future__ import annotations
 
+from functools import partial
+
 import psutil
 import torch
 from pytorch_metric_learning.distances import LpDistance
@@ -35,8 +42,16 @@ from pytorch_metric_learning.reducers import MeanReducer
 
 from benchmarks.common import figure, peak_rss, time_call
 from norank.distances import pairwise_distances
-from norank.losses import triplet_margin_loss
-from norank.mining import batch_hard_triplets, hard_triplets, margin_triplet_loss, margin_triplets, semihard_triplets
+from norank.losses import TripletLoss, triplet_margin_loss
+from norank.mining import (
+    active_anchor_fraction,
+    batch_hard_triplets,
+    hard_triplets,
+    margin_triplet_loss,
+    margin_triplets,
+    mine,
+    semihard_triplets,
+)
 
 K = 4
 DIM = 64
@@ -105,7 +120,7 @@ def pml_fits_in_memory(b: int) -> bool:
 def check_same(kind: str, b: int) -> int:
     """Run both sides in float64 and insist on identical triplets and loss; return the triplet count."""
     z, labels = batch(b, torch.float64)
-    peer_kind = kind[len("fused:"):] if kind.startswith("fused:") else kind
+    peer_kind = kind.removeprefix("fused:")
     (ours_t, ours_loss), (their_t, their_loss) = norank_pipeline(kind)(z, labels), pml_pipeline(peer_kind)(z, labels)
     if kind.startswith("fused:"):  # ours_t is the count of the fused loss's triplets
         ours_loss, ours_t = ours_t, ours_loss
@@ -153,6 +168,36 @@ def _timed(fn, repeats: int, warmup: int = 1) -> tuple[float, float]:
     return 1e3 * t["cpu"], 1e3 * t["wall"]
 
 
+STEP_MARGIN = 2.0  # norank's default Euclidean margin
+
+
+def functional_step(z, labels):
+    """The triplet term as the training step computed it before TripletLoss: checks twice, floats read back."""
+    dist = pairwise_distances(z, squared=False)
+    a, p, n = mine(dist.detach(), labels, "semihard", STEP_MARGIN)
+    loss = triplet_margin_loss(dist, a, p, n, STEP_MARGIN)
+    fraction = active_anchor_fraction(dist.detach(), a, p, n, STEP_MARGIN, labels)
+    return loss, fraction, float(dist.detach().mean())
+
+
+def _step_figures(sizes, repeats: int) -> list[dict]:
+    """TripletLoss per step against the functional path, same batch (P×K, K = 4), same result."""
+    figures = []
+    loss_fn = TripletLoss(margin=STEP_MARGIN, distance="euclidean", mining="semihard")
+    for b in sizes:
+        z, labels = batch(b)
+        z.requires_grad_(True)
+        ours, theirs = loss_fn(z, labels), functional_step(z, labels)
+        if not torch.equal(ours, theirs[0]) or float(loss_fn.stats["active_fraction"]) != theirs[1]:
+            raise AssertionError(f"B={b}: TripletLoss and the functional path disagree")
+        value, wall = _timed(partial(loss_fn, z, labels), repeats)
+        peer, peer_wall = _timed(partial(functional_step, z, labels), repeats)
+        figures.append(figure(f"TripletLoss step (semihard, euclidean) B={b}", value, "ms CPU",
+                              "mine + active_anchor_fraction (checked twice, floats read back)", peer, target=1.0,
+                              note=f"same loss and active fraction; wall {wall:.4g} ms vs {peer_wall:.4g} ms"))
+    return figures
+
+
 def _run(quick: bool) -> list[dict]:
     sizes = (128, 512) if quick else (128, 512, 1024, 2048)
     ours_repeats, peer_repeats = (3, 1) if quick else (7, 3)
@@ -165,12 +210,12 @@ def _run(quick: bool) -> list[dict]:
             label = (f"margin_triplet_loss({kind[6:]}) fused" if kind.startswith("fused:") else
                      f"margin_triplets({kind})" if kind in KINDS else "batch_hard_triplets")
             ours = norank_pipeline(kind)
-            value, wall = _timed(lambda: ours(z, labels), ours_repeats)
+            value, wall = _timed(partial(ours, z, labels), ours_repeats)
             peer_value, note = None, f"K={K}, {DIM}-d, squared Euclidean, margin {MARGIN}; wall {wall:.4g} ms"
             if peer_ok:
                 count = check_same(kind, b)
-                theirs = pml_pipeline(kind[len("fused:"):] if kind.startswith("fused:") else kind)
-                peer_value, peer_wall = _timed(lambda: theirs(z, labels), 1 if slow_peer else peer_repeats,
+                theirs = pml_pipeline(kind.removeprefix("fused:"))
+                peer_value, peer_wall = _timed(partial(theirs, z, labels), 1 if slow_peer else peer_repeats,
                                                warmup=0 if slow_peer else 1)
                 note += f" (PML {peer_wall:.4g} ms); {count} triplets, same count and loss as PML (float64 check)"
             else:
@@ -183,17 +228,18 @@ def _run(quick: bool) -> list[dict]:
                                   "ms CPU", peer_name, peer_value, TARGET_SPEEDUP if targeted else None, note=note))
         for kind, label in (("semihard_training", "semihard_triplets"), ("hard_training", "hard_triplets")):
             ours = norank_pipeline(kind)
-            value, wall = _timed(lambda: ours(z, labels), ours_repeats)
+            value, wall = _timed(partial(ours, z, labels), ours_repeats)
             figures.append(figure(f"{label}+loss B={b}", value, "ms CPU",
                                   note=f"training miner (closest negative per pair), no PML counterpart; "
                                        f"wall {wall:.4g} ms"))
     two_b = 512 if quick else 1024
     z2, labels2 = batch(two_b, n_classes=2)
     semihard = norank_pipeline("semihard_training")
-    value, wall = _timed(lambda: semihard(z2, labels2), ours_repeats)
+    value, wall = _timed(partial(semihard, z2, labels2), ours_repeats)
     figures.append(figure(f"semihard_triplets+loss 2 classes B={two_b}", value, "ms CPU",
                           note=f"{two_b * (two_b // 2 - 1)} (anchor, positive) pairs: per-row sort path; "
                                f"wall {wall:.4g} ms"))
+    figures += _step_figures((128, 512) if quick else (128, 512, 1024), 7 if quick else 21)
     figures += _memory_figures(quick)
     return figures
 

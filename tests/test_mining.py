@@ -290,7 +290,7 @@ def test_triplet_miner_object_equals_functional_miners(kind, distance):
     expected = MINERS[kind](dist, labels, margin)
     assert expected[0].numel() > 0
     _assert_same(miner(z.clone().requires_grad_(True), labels), expected)
-    _assert_same(miner.mine_distances(dist, labels), expected)
+    _assert_same(miner.mine_matrix(dist, labels), expected)
     assert not any(t.requires_grad for t in miner(z.clone().requires_grad_(True), labels))
 
 

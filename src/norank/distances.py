@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["DISTANCES", "check_distance", "check_label_tensor", "check_matrix", "distance_matrix",
-           "pairwise_distances", "pairwise_distances_between"]
+           "pairwise_distances", "pairwise_distances_between", "safe_sqrt"]
 
 # The distance names a triplet loss or miner accepts: plain Euclidean, or its square (the paper's).
 DISTANCES = ("euclidean", "squared")
@@ -53,7 +53,8 @@ def check_label_tensor(labels, n_rows: int, what: str = "the embeddings") -> Non
         raise ValueError(f"labels must have shape ({n_rows},) to match {what}; got {tuple(labels.shape)}.")
 
 
-def _safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
+def safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
+    """Elementwise sqrt with a finite gradient: 0 (gradient 0) where ``d2 <= 0`` instead of sqrt's infinite slope."""
     # sqrt where positive, exactly 0 (with gradient 0) where not: the inner `where` keeps sqrt's
     # backward away from 0, so no inf * 0 = NaN reaches the caller's graph.
     positive = d2 > 0
@@ -76,7 +77,7 @@ def pairwise_distances_between(a: torch.Tensor, b: torch.Tensor, squared: bool =
             f"a and b must have the same number of columns; got {a.shape[1]} and {b.shape[1]}."
         )
     d2 = _squared_between(a, b)
-    return d2 if squared else _safe_sqrt(d2)
+    return d2 if squared else safe_sqrt(d2)
 
 
 def pairwise_distances(z: torch.Tensor, squared: bool = True) -> torch.Tensor:
@@ -88,7 +89,7 @@ def pairwise_distances(z: torch.Tensor, squared: bool = True) -> torch.Tensor:
     check_matrix("z", z)
     # In place on a fresh result (clamp_min's backward reads its input, not its output): no B×B mask.
     d2 = _squared_between(z, z).fill_diagonal_(0.0)
-    return d2 if squared else _safe_sqrt(d2)
+    return d2 if squared else safe_sqrt(d2)
 
 
 def distance_matrix(z: torch.Tensor, distance: str = "euclidean") -> torch.Tensor:

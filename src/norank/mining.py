@@ -30,6 +30,7 @@ from norank.distances import (
 __all__ = [
     "ELEMENT_BUDGET",
     "MINERS",
+    "BatchMiner",
     "TripletMiner",
     "active_anchor_fraction",
     "active_fraction",
@@ -81,7 +82,10 @@ def _classes(labels: torch.Tensor):
     """Same-class mask (B, B) with the diagonal set, each sample's class size, and anchors that have
     both a positive and a negative (class size between 2 and B − 1)."""
     same = labels[:, None] == labels[None, :]
-    size = same.sum(dim=1)  # no torch.unique: its data-dependent size would synchronise an accelerator
+    # Class sizes from one sort, O(B log B): torch.unique's data-dependent output size would synchronise an
+    # accelerator, and summing the (B, B) mask costs a B² integer copy.
+    ordered = labels.sort().values
+    size = torch.searchsorted(ordered, labels, right=True) - torch.searchsorted(ordered, labels)
     return same, size, (size >= 2) & (size < labels.shape[0])
 
 
@@ -339,15 +343,35 @@ def active_fraction(dist, anchors, positives, negatives, margin, labels) -> torc
     return ((hits > 0) & valid).sum() / valid.sum().clamp_min(1)
 
 
-class TripletMiner:
+class BatchMiner:
+    """The public entry shared by miner objects: ``miner(embeddings, labels) -> index tuple``.
+
+    A call checks the tensors' shapes and dtypes (metadata only, no device synchronisation), builds the
+    subclass's (B, B) ``matrix`` of the batch without a graph and hands it to ``mine_matrix``, the
+    unchecked path a loss that already holds the matrix calls directly.
+    """
+
+    def matrix(self, embeddings: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor) -> tuple:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor):
+        check_matrix("embeddings", embeddings)
+        check_label_tensor(labels, embeddings.shape[0])
+        return self.mine_matrix(self.matrix(embeddings.detach()), labels)
+
+
+class TripletMiner(BatchMiner):
     """A triplet miner object: ``miner(embeddings, labels) -> (anchors, positives, negatives)``.
 
     ``kind`` names one of :data:`MINERS` (``"semihard"``, ``"hard"``, ``"batch_hard"``, ``"all"``),
     ``distance`` one of ``norank.distances.DISTANCES``; ``margin`` matters to ``"all"`` only. Settings are
-    checked once, here; a call checks the tensors' shapes and dtypes (no device synchronisation), builds
-    the distance matrix without a graph and mines on it. A loss that already holds the distance matrix
-    calls :meth:`mine_distances`, the unchecked hot path, instead. Returns LongTensors, PML's index-tuple
-    convention.
+    checked once, here; a call (see :class:`BatchMiner`) builds the distance matrix without a graph and
+    mines on it. A loss that already holds the distance matrix calls :meth:`mine_matrix`, the unchecked hot
+    path, instead. Returns LongTensors, PML's index-tuple convention.
 
     Examples
     --------
@@ -364,14 +388,11 @@ class TripletMiner:
     def __repr__(self) -> str:
         return f"TripletMiner(kind={self.kind!r}, margin={self.margin!r}, distance={self.distance!r})"
 
-    @torch.no_grad()
-    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor):
-        check_matrix("embeddings", embeddings)
-        check_label_tensor(labels, embeddings.shape[0])
-        dist = pairwise_distances(embeddings.detach(), squared=self.distance == "squared")
-        return self.mine_distances(dist, labels)
+    def matrix(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return pairwise_distances(embeddings, squared=self.distance == "squared")
 
     @torch.no_grad()
-    def mine_distances(self, dist: torch.Tensor, labels: torch.Tensor):
+    def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor):
         """Mine on a (B, B) matrix of this miner's distance, unchecked: the per-step path of a loss."""
-        return _KERNELS[self.kind](dist, labels, self.margin)
+        return _KERNELS[self.kind](matrix, labels, self.margin)
+

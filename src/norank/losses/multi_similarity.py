@@ -8,7 +8,6 @@ import math
 import torch
 from torch import nn
 
-from norank.distances import check_label_tensor, check_matrix
 from norank.losses._common import (
     check_batch,
     check_real,
@@ -16,18 +15,20 @@ from norank.losses._common import (
     log1p_sum_exp,
     pair_masks,
 )
+from norank.mining import BatchMiner
 
 __all__ = ["MultiSimilarityLoss", "MultiSimilarityMiner"]
 
 
-class MultiSimilarityMiner:
+class MultiSimilarityMiner(BatchMiner):
     """Pairs worth weighting (the paper's mining step): ``miner(embeddings, labels) -> (a1, p, a2, n)``.
 
     On cosine similarities ``s``, a positive pair ``(a, p)`` is kept when ``s_ap − ε < max_n s_an`` (it
     is less similar than the anchor's hardest negative, up to ``ε``), a negative pair ``(a, n)`` when
     ``s_an + ε > min_p s_ap``. Returns PML's pair tuple of LongTensors, the same pairs as
     pytorch-metric-learning's ``MultiSimilarityMiner(epsilon)`` (in index order, where PML's follow the
-    sorted similarities). A loss holding the similarity matrix calls :meth:`mine_similarities`.
+    sorted similarities). A loss holding the similarity matrix calls :meth:`masks` (no index lists) or
+    :meth:`mine_matrix`, both unchecked.
     """
 
     def __init__(self, epsilon: float = 0.1):
@@ -36,17 +37,15 @@ class MultiSimilarityMiner:
     def __repr__(self) -> str:
         return f"MultiSimilarityMiner(epsilon={self.epsilon!r})"
 
-    @torch.no_grad()
-    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor):
-        check_matrix("embeddings", embeddings)
-        check_label_tensor(labels, embeddings.shape[0])
-        return self.mine_similarities(cosine(embeddings.detach(), embeddings.detach()), labels)
+    def matrix(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return cosine(embeddings, embeddings)
 
     @torch.no_grad()
-    def mine_similarities(self, sim: torch.Tensor, labels: torch.Tensor):
+    def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor):
         """Mine on a (B, B) cosine-similarity matrix, unchecked: the per-step path of a loss."""
-        pos, neg = self.masks(sim, labels)
+        pos, neg = self.masks(matrix, labels)
         return (*torch.nonzero(pos, as_tuple=True), *torch.nonzero(neg, as_tuple=True))
+
 
     @torch.no_grad()
     def masks(self, sim: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from norank.distances import safe_sqrt
 from norank.losses._common import (
     check_batch,
     check_class_range,
@@ -67,7 +68,6 @@ class ProxyAnchorLoss(_ClassVectors):
     """
 
     name = "proxy_anchor"
-
     lr_multiplier = 100.0
 
     def __init__(self, n_classes: int, embedding_dim: int, margin: float = 0.1, alpha: float = 32.0,
@@ -110,7 +110,6 @@ class ArcFaceLoss(_ClassVectors):
     """
 
     name = "arcface"
-
     lr_multiplier = 1.0
 
     def __init__(self, n_classes: int, embedding_dim: int, margin_degrees: float = 28.6, scale: float = 64.0,
@@ -127,9 +126,7 @@ class ArcFaceLoss(_ClassVectors):
         m = math.radians(self.margin_degrees)
         cos = cosine(embeddings, self.weight.to(embeddings.dtype))  # (B, C)
         c = cos.gather(1, labels[:, None]).squeeze(1).clamp(-1.0, 1.0)
-        one_minus = 1.0 - c * c
-        inside = one_minus > 0
-        sin = torch.where(inside, torch.sqrt(torch.where(inside, one_minus, torch.ones_like(c))), torch.zeros_like(c))
+        sin = safe_sqrt(1.0 - c * c)  # sin θ, θ in [0, π]
         target = torch.where(c >= -math.cos(m), c * math.cos(m) - sin * math.sin(m), c - m * math.sin(m))
         logits = cos.scatter(1, labels[:, None], target[:, None])
         return nn.functional.cross_entropy(self.scale * logits, labels)

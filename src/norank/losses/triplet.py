@@ -80,7 +80,7 @@ class TripletLoss(nn.Module):
         squared = self.distance == "squared"
         dist = pairwise_distances(embeddings, squared=squared)
         if indices_tuple is None:
-            a, p, n = self.miner.mine_distances(dist.detach(), labels)
+            a, p, n = self.miner.mine_matrix(dist.detach(), labels)
         elif isinstance(indices_tuple, (tuple, list)) and len(indices_tuple) == 3:
             anchors, positives, negatives = indices_tuple
             a, p, n = _triplet_indices(anchors, positives, negatives, dist.device)
