@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export NORANK_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install demo test bench results clean
+.PHONY: install demo test bench results docs clean
 
 install: $(STAMP)
 
@@ -44,5 +44,10 @@ results: install
 	  wait $$a && wait $$b && wait $$c )
 	$(PY) -m norank.experiments.publish $(RUNS)/a $(RUNS)/b $(RUNS)/c docs
 
+# The documentation site into docs/_build/html: API reference from the docstrings, the markdown pages, and the
+# gallery (every examples/plot_*.py runs; NORANK_DOCS_QUICK=1 for short runs). Warnings are errors.
+docs: install
+	$(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) demo_results .pytest_cache
+	rm -rf $(VENV) demo_results .pytest_cache docs/_build docs/auto_examples docs/gen_modules docs/sg_execution_times.rst
