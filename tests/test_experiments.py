@@ -481,3 +481,218 @@ def test_meta_records_the_code_revision(tiny_run):
         assert revision.split("+")[0] == head.stdout.strip()
     else:
         assert revision is None
+
+
+# -- seeds -----------------------------------------------------------------------------------------------
+def test_report_seeds_by_count_and_explicit_tuning_seeds():
+    from norank.experiments import seeds as SEEDS
+
+    assert SEEDS.resolve(3) == [1000, 1001, 1002] and SEEDS.resolve([0, 150, 999]) == [0, 150, 999]
+    for bad in (0, 6, [5000], [1, 1], [], "3", [True]):
+        with pytest.raises(ValueError, match="seeds"):
+            SEEDS.resolve(bad)
+    assert [SEEDS.kind(s) for s in (0, 199, 1000, 1004)] == ["tuning", "tuning", "report", "report"]
+    text = SEEDS.describe([1001, 3, 1000])
+    assert "seeds [1000, 1001] are report seeds" in text and "seeds [3] are tuning seeds" in text
+    with pytest.raises(ValueError, match="report seeds"):
+        SEEDS.refuse_report_seeds([5, 1002], "a tuner")
+
+
+def test_tune_defaults_refuses_report_seeds(capsys):
+    from benchmarks import tune_defaults as TD
+
+    assert TD.parse_seeds("3") == (0, 1, 2) and TD.parse_seeds("100-102") == (100, 101, 102)
+    assert TD.parse_seeds("7,100") == (7, 100)
+    with pytest.raises(ValueError, match="report seeds"):
+        TD.parse_seeds("998-1001")
+    with pytest.raises(ValueError, match="report seeds"):
+        TD.run("digits", {}, seeds=(1000,))  # refused before any data loads or fit runs
+    assert TD.main(["digits", "{}", "1003"]) == 2 and "report seeds" in capsys.readouterr().err
+
+
+# -- classification scores -------------------------------------------------------------------------------
+def _blobs(n_classes, seed=0, n=240):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    Z = rng.normal(size=(n, 5)) + 0.9 * np.eye(5)[y % 5] * (1 + y // 5)[:, None]
+    return Z, y
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_probe_scores_match_a_scikit_learn_pipeline(n_classes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from norank.experiments.classify import probe_scores
+
+    Z, y = _blobs(n_classes)
+    got = probe_scores(Z[:160], y[:160], Z[160:], y[160:], random_state=0)
+    oracle = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(Z[:160], y[:160])
+    proba, pred = oracle.predict_proba(Z[160:]), oracle.predict(Z[160:])
+    auc = (roc_auc_score(y[160:], proba[:, 1]) if n_classes == 2
+           else roc_auc_score(y[160:], proba, multi_class="ovr", average="macro"))
+    assert got["accuracy"] == pytest.approx(np.mean(pred == y[160:]))
+    assert got["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y[160:], pred))
+    assert got["roc_auc"] == pytest.approx(auc)
+
+
+def test_decision_function_scores_and_a_class_missing_from_the_test_part():
+    from sklearn.metrics import roc_auc_score
+    from sklearn.svm import LinearSVC
+
+    from norank.experiments.classify import own_scores, roc_auc
+
+    Z, y = _blobs(2)
+    svc = LinearSVC().fit(Z[:160], y[:160])
+    got = own_scores(svc, Z[160:], y[160:])
+    assert got["roc_auc"] == pytest.approx(roc_auc_score(y[160:], svc.decision_function(Z[160:])))
+    scores = np.random.default_rng(1).random((6, 3))
+    y3 = np.array([0, 0, 1, 1, 0, 1])  # class 2 absent: macro over the classes present
+    expected = np.mean([roc_auc_score(y3 == c, scores[:, c]) for c in (0, 1)])
+    assert roc_auc(y3, scores, np.array([0, 1, 2])) == pytest.approx(expected)
+    assert roc_auc(np.zeros(4, int), np.random.default_rng(0).random((4, 2)), np.array([0, 1])) is None
+
+
+class _Predictor:
+    """Embeds to pure noise but predicts the label hidden in column 0: only its own predictions score well."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X)[:, 1:]
+
+    def predict(self, X):
+        return np.asarray(X)[:, 0].astype(int)
+
+    def decision_function(self, X):
+        return np.asarray(X)[:, 0] - 0.5
+
+
+def test_a_predicting_method_is_scored_on_its_own_predictions():
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 2
+    X = np.column_stack([y, rng.normal(size=(120, 4))]).astype(np.float32)
+    train, test = holdout_split(y, 0.3, 0)
+    own = P.score(_Predictor(), X, y, train, test, "heldout", True, 0, predicts=True).metrics
+    probe = P.score(_Predictor(), X, y, train, test, "heldout", True, 0, predicts=False).metrics
+    assert own["accuracy"] == own["balanced_accuracy"] == own["roc_auc"] == 1.0
+    assert probe["accuracy"] < 0.8  # a probe on the noise embedding
+
+
+# -- leave-site-out ----------------------------------------------------------------------------------------
+ABIDE_SITE_COUNTS = {"NYU": 172, "UM_1": 86, "USM": 67, "UCLA_1": 64, "PITT": 50, "MAX_MUN": 46, "TRINITY": 44,
+                     "YALE": 41, "UM_2": 34, "KKI": 33, "CMU": 11}
+
+
+def test_every_method_leaves_out_every_site_with_40_subjects():
+    from norank.experiments.jobs import main_jobs
+
+    sites = np.repeat(list(ABIDE_SITE_COUNTS), list(ABIDE_SITE_COUNTS.values()))
+    names = [s for s, _, _ in P.site_splits(sites)]
+    assert names == ["NYU", "UM_1", "USM", "UCLA_1", "PITT", "MAX_MUN", "TRINITY", "YALE"]
+    jobs = main_jobs(["abide"], ["norank", "pca", "tangent_logistic"], [1000, 1001], ["heldout"], {"abide": names},
+                     spd={"abide"})
+    for method in ("norank", "pca", "tangent_logistic"):
+        assert sorted(j.split for j in jobs if j.method == method and j.split != "stratified") == sorted(
+            f"site:{s}" for s in names)
+    no_spd = main_jobs(["digits"], ["pca", "tangent_logistic"], [1000], ["heldout"], {})
+    assert {j.method for j in no_spd} == {"pca"}  # SPD-only methods skip data that are not SPD matrices
+
+
+def test_site_comparison_puts_leave_site_out_beside_the_random_splits():
+    def rec(method, split, acc, seed=1000):
+        return {"dataset": "abide", "method": method, "protocol": "heldout", "seed": seed, "split": split,
+                "metrics": {"accuracy": acc, "roc_auc": acc + 0.05}, "fit_seconds": 1.0}
+
+    recs = [rec("norank", "stratified", 0.64), rec("norank", "stratified", 0.66, 1001), rec("norank", "site:NYU", 0.7),
+            rec("norank", "site:USM", 0.6), rec("tangent_logistic", "stratified", 0.65),
+            rec("tangent_logistic", "stratified", 0.65, 1001), rec("tangent_logistic", "site:NYU", 0.72),
+            rec("tangent_logistic", "site:USM", 0.66)]
+    text = R.site_comparison(recs, "abide")
+    assert "over the 2 left-out sites" in text and "| acc., 70/30 |" in text and "| acc., sites |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| tangent_logistic |"))
+    assert "0.650 ± 0.000" in row and "**0.690 ± 0.042**" in row  # sites: mean ± std over the two sites
+    assert R.site_comparison([r for r in recs if r["split"] == "stratified"], "abide") == ""
+
+
+# -- registries --------------------------------------------------------------------------------------------
+def test_method_registry_holds_every_design_name_in_its_group():
+    from norank.datasets import NAMES
+
+    registry = M.registry()
+    losses = {f"norank_{loss}" for loss in ("supcon", "multi_similarity", "arcface", "prototypical", "proxy_anchor")}
+    assert METHOD_NAMES | losses | {"tangent_logistic", "tangent_svc"} == set(registry)
+    assert all(M.is_supervised(m) for m in losses | {"tangent_logistic", "tangent_svc", "lda", "norank"})
+    assert not any(M.is_supervised(m) for m in ("pca", "umap", "dec", "cp_r5"))
+    assert M.predicts("tangent_svc") and not M.predicts("lda")
+    assert M.method_settings("norank_supcon", "abide") == {"dropout": 0.5, "loss": "supcon"}
+    assert M.config_key("norank_supcon", "abide", False, {}) != M.config_key("norank", "abide", False, {})
+    assert M.config_key("norank_x", "abide", False, {"loss": "supcon"}) == M.config_key("norank_supcon", "abide",
+                                                                                         False, {})
+    assert M.base_method("norank_supcon") == "norank_supcon" and M.base_method("norank_dim32") == "norank"
+    assert RUN.ALL_DATASETS is NAMES  # dataset names are read from norank.datasets, not retyped
+
+
+def test_each_study_is_one_object_with_its_letter_jobs_and_section():
+    from norank.experiments import studies as S
+
+    assert [S.title(n)[:2] for n in S.STUDIES] == [f"{c}." for c in "bcdefghijk"]
+    for name, study in S.STUDIES.items():
+        assert study.name == name and callable(study.jobs) and callable(study.section)
+        assert study.section([]) == "" or study.section([]).strip()  # renders without records
+    grid = S.study_jobs("sensitivity", ["digits", "lfw"], [0, 1], set(M.all_methods()))
+    assert {j.dataset for j in grid} == {"lfw"} and len(grid) == 27 * 2
+    default = next(j for j in grid if j.overrides == {"margin": 2.0, "diversity_weight": 0.0,
+                                                       "uniformity_weight": 0.0})
+    assert M.config_key(default.method, "lfw", False, default.overrides) == M.config_key("norank", "lfw", False, {})
+    timed = S.study_jobs("runtime", ["digits", "abide"], [1000, 1001], set(), methods=["pca", "tangent_svc"],
+                         spd={"abide"})
+    assert {(j.dataset, j.method, j.seed, j.threads) for j in timed} == {
+        ("digits", "pca", 1000, 1), ("abide", "pca", 1000, 1), ("abide", "tangent_svc", 1000, 1)}
+
+
+def test_sensitivity_section_and_heatmaps(tmp_path):
+    from norank.experiments.studies import sensitivity as SENS
+
+    recs = [{"dataset": "lfw", "method": f"norank_{v}", "protocol": "heldout", "seed": s, "split": "stratified",
+             "study": "sensitivity", "variant": v, "fit_seconds": 1.0,
+             "metrics": {"knn_accuracy": 0.5 + o["margin"] / 10 + o["diversity_weight"] / 100
+                         + o["uniformity_weight"] / 1000 + s / 10000, "ari": 0.3}}
+            for v, o in SENS.grid() for s in (0, 1)]
+    text = SENS.section(recs)
+    assert "**0.711 / 0.300**" in text and text.count("**") == 2  # margin 2, both weights 1: the best cell
+    assert "| margin 0.5: diversity_weight ↓, uniformity_weight → | 0 | 0.1 | 1 |" in text
+    assert SENS.figures(recs, tmp_path) == ["sensitivity_lfw.png"]
+    assert (tmp_path / "sensitivity_lfw.png").stat().st_size > 5000
+
+
+def test_threads_are_limited_inside_a_runtime_job_and_restored():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    before = torch.get_num_threads()
+    with RUN._threads(1):
+        assert torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert torch.get_num_threads() == before
+
+
+def test_loss_methods_and_the_runtime_study_run_end_to_end(tmp_path):
+    """No monkeypatch: norank_supcon through NoRankEmbedder(loss="supcon"), and one-thread timing runs."""
+    results = RUN.run_reproduce(tmp_path, datasets=["digits"], methods=["norank_supcon", "pca"], seeds=1,
+                                protocol="heldout", quick=True, studies=["runtime"])
+    records = results["records"]
+    assert not [r for r in records if "error" in r]
+    supcon = next(r for r in records if r["method"] == "norank_supcon" and r.get("study") is None)
+    assert supcon["settings"]["loss"] == "supcon" and len(supcon["history"]["loss"]) == M.QUICK_EPOCHS
+    timed = [r for r in records if r.get("study") == "runtime"]
+    assert {r["method"] for r in timed} == {"norank_supcon", "pca"}
+    assert all(r["threads"] == 1 and not r.get("reused") and r["fit_seconds"] > 0 for r in timed)
+    assert results["meta"]["runtime_threads"] == 1
+    text = (tmp_path / "report.md").read_text()
+    assert "## k. Runtime" in text and "| norank_supcon | supervised |" in text
+    supervised = text.split("Supervised (trained with labels)")[1]
+    assert "| norank_supcon |" in supervised.split("####")[0]
