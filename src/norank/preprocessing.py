@@ -3,14 +3,23 @@
 Each sample of shape (d1, ..., dk) becomes one row. Symmetric matrices (connectivity) keep only their
 strict upper triangle, optionally Fisher z-transformed; rows may then be projected onto their
 leading principal components (fitted on the training rows); finally they are normalised per sample
-("patient-wise"), per feature (statistics of the training set), or not at all.
+("patient-wise"), per feature (statistics of the training set), or not at all. "tangent" maps stacks of
+SPD matrices to the tangent space at a training mean (norank.tangent), then standardises per feature.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-NORMALIZATIONS = ("sample", "feature", "none")
+from norank.tangent import (
+    DEFAULT_METRIC,
+    check_matrix_shape,
+    check_metric,
+    fit_reference,
+    tangent_vectors,
+)
+
+NORMALIZATIONS = ("sample", "feature", "none", "tangent")
 _EPS = 1e-8
 _CHUNK_ROWS = 4096
 IN_MEMORY_BYTES = 2 * 1024**3  # inputs up to this size are processed at once: PCA fits, training caches
@@ -35,9 +44,13 @@ class TensorPreprocessor:
 
     Parameters
     ----------
-    normalization : {"sample", "feature", "none"}
+    normalization : {"sample", "feature", "none", "tangent"}
         "sample" z-scores each row by its own mean and std; "feature" z-scores each feature by the
-        training mean and std; "none" leaves values as they are.
+        training mean and std; "none" leaves values as they are. "tangent" maps SPD matrices (n, R, R)
+        to their tangent vectors at the `tangent_metric` mean of the training matrices (upper triangle
+        with the diagonal, √2 off it), then z-scores each feature by training statistics: the log-mapped
+        diagonal and off-diagonal entries differ in scale by orders of magnitude, and the encoder's
+        initialisation and learning rate assume unit-scale inputs.
     symmetric : bool or "auto"
         Keep only the strict upper triangle of symmetric (n, R, R) input. "auto" checks the data.
     fisher_z : bool
@@ -45,14 +58,18 @@ class TensorPreprocessor:
     n_components : int or None
         Project rows onto this many leading principal components of the training rows (scikit-learn's
         PCA; IncrementalPCA for stacks over 2 GiB) before normalising. None keeps every feature.
+    tangent_metric : {"riemann", "logeuclid", "euclid"}
+        Metric of the reference mean and logarithmic map for normalization="tangent".
     """
 
-    def __init__(self, normalization="sample", symmetric="auto", fisher_z=False, fisher_clip=0.999, n_components=None):
+    def __init__(self, normalization="sample", symmetric="auto", fisher_z=False, fisher_clip=0.999, n_components=None,
+                 tangent_metric=DEFAULT_METRIC):
         self.normalization = normalization
         self.symmetric = symmetric
         self.fisher_z = fisher_z
         self.fisher_clip = fisher_clip
         self.n_components = n_components
+        self.tangent_metric = tangent_metric
 
     # -- fitting -------------------------------------------------------------------------------------
     def fit(self, X) -> "TensorPreprocessor":
@@ -77,15 +94,30 @@ class TensorPreprocessor:
             self.n_features_ = r * (r - 1) // 2
         else:
             self.n_features_ = int(np.prod(self.input_shape_))
+        self.tangent_reference_ = None
+        if self.normalization == "tangent":
+            self._fit_tangent(X)
         self.pca_mean_ = self.pca_components_ = None
         if self.n_components is not None:
             self._fit_pca(X)
             self.n_features_ = int(self.n_components)
         self.mean_ = np.zeros(self.n_features_, np.float32)
         self.scale_ = np.ones(self.n_features_, np.float32)
-        if self.normalization == "feature":
+        if self.normalization in ("feature", "tangent"):
             self._fit_feature_stats(X)
         return self
+
+    def _fit_tangent(self, X) -> None:
+        """Reference mean of the training matrices; features are the upper triangle with the diagonal."""
+        r = check_matrix_shape(self.input_shape_)
+        check_metric(self.tangent_metric)
+        if self.fisher_z or self.symmetric is False:
+            raise ValueError(
+                "normalization='tangent' maps whole SPD matrices: leave fisher_z=False and symmetric='auto'."
+            )
+        self.symmetric_ = True
+        self.n_features_ = r * (r + 1) // 2
+        self.tangent_reference_ = fit_reference(X, self.tangent_metric)
 
     def _fit_pca(self, X) -> None:
         from sklearn.decomposition import PCA, IncrementalPCA
@@ -134,6 +166,8 @@ class TensorPreprocessor:
 
     # -- transforming --------------------------------------------------------------------------------
     def _vectorise(self, X: np.ndarray) -> np.ndarray:
+        if self.normalization == "tangent":
+            return tangent_vectors(X, self.tangent_reference_, self.tangent_metric)  # float64, chunked
         X = np.asarray(X, dtype=np.float32)
         if self.symmetric_:
             r = self.input_shape_[0]
@@ -159,7 +193,7 @@ class TensorPreprocessor:
             std = np.sqrt(np.einsum("ij,ij->i", centred, centred) / rows.shape[1])[:, None]
             centred *= 1.0 / np.where(std < _EPS, 1.0, std)
             rows = centred
-        elif self.normalization == "feature":
+        elif self.normalization in ("feature", "tangent"):
             rows = (rows - self.mean_) / self.scale_
         elif rows.base is not None or not rows.flags.owndata:
             rows = rows.copy()
@@ -177,10 +211,13 @@ class TensorPreprocessor:
             "symmetric_": bool(self.symmetric_),
             "n_features_": int(self.n_features_),
             "n_components": None if self.n_components is None else int(self.n_components),
+            "tangent_metric": self.tangent_metric,
         }
         arrays = {"mean_": self.mean_, "scale_": self.scale_}
         if self.pca_components_ is not None:
             arrays.update(pca_mean_=self.pca_mean_, pca_components_=self.pca_components_)
+        if self.tangent_reference_ is not None:
+            arrays["tangent_reference_"] = self.tangent_reference_
         return config, arrays
 
     @classmethod
@@ -188,12 +225,18 @@ class TensorPreprocessor:
         pre = cls(
             config["normalization"], config["symmetric"], config["fisher_z"], config["fisher_clip"],
             config.get("n_components"),  # absent from models saved before PCA existed
+            config.get("tangent_metric", DEFAULT_METRIC),
         )
         pre.input_shape_ = tuple(config["input_shape_"])
         pre.symmetric_ = bool(config["symmetric_"])
         pre.n_features_ = int(config["n_features_"])
         pre.mean_ = np.asarray(arrays["mean_"], np.float32)
         pre.scale_ = np.asarray(arrays["scale_"], np.float32)
+        pre.tangent_reference_ = None
+        if pre.normalization == "tangent":
+            pre.tangent_reference_ = np.asarray(arrays["tangent_reference_"], np.float64)
+            if pre.tangent_reference_.shape != (pre.input_shape_[0],) * 2:
+                raise ValueError("The saved tangent-space reference does not match the saved input shape.")
         pre.pca_mean_ = pre.pca_components_ = None
         if pre.n_components is not None:
             pre.pca_mean_ = np.asarray(arrays["pca_mean_"], np.float32)

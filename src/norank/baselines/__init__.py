@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from functools import partial
 
+from norank.baselines.connectome import TangentLogisticBaseline, TangentSVCBaseline
 from norank.baselines.deep import DECBaseline, VAEBaseline
 from norank.baselines.linear import LDABaseline, NCABaseline, PCABaseline, RawBaseline
 from norank.baselines.manifold import SupervisedUMAPBaseline, TSNEBaseline, UMAPBaseline
@@ -39,8 +40,13 @@ BASELINES = {
     "vae": VAEBaseline,
     "dec": DECBaseline,
     "transformer": TransformerBaseline,
+    "tangent_logistic": TangentLogisticBaseline,
+    "tangent_svc": TangentSVCBaseline,
 }
-SUPERVISED = ["umap_supervised", "lda", "nca", "transformer"]
+SUPERVISED = ["umap_supervised", "lda", "nca", "transformer", "tangent_logistic", "tangent_svc"]
+# Baselines defined only on stacks of symmetric positive-definite matrices (connectomes such as ABIDE);
+# on other data they refuse with a ValueError.
+SPD_ONLY = ["tangent_logistic", "tangent_svc"]
 UNSUPERVISED = [name for name in BASELINES if name not in SUPERVISED]
 
 
@@ -73,6 +79,7 @@ __all__ = [
     "BASELINES",
     "SUPERVISED",
     "UNSUPERVISED",
+    "SPD_ONLY",
     "make_baseline",
     "RawBaseline",
     "PCABaseline",
@@ -87,4 +94,6 @@ __all__ = [
     "VAEBaseline",
     "DECBaseline",
     "TransformerBaseline",
+    "TangentLogisticBaseline",
+    "TangentSVCBaseline",
 ]
