@@ -7,23 +7,15 @@ weights in safetensors and everything else in JSON, so loading never unpickles a
 
 from __future__ import annotations
 
-import json
-import numbers
-import os
 from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from norank import __version__
 from norank.lazy import PageReleaser
 from norank.validation import check_finite, check_labels, check_X
 
-MODEL_FORMAT = "norank-model"
-MODEL_FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.safetensors"
 _TRANSFORM_CHUNK = 8192
 
 
@@ -319,133 +311,18 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write the fitted model to directory `path` (config.json + weights.safetensors)."""
-        from safetensors.torch import save_file
+        """Write the fitted model to the folder `path` (config.json + weights.safetensors), atomically:
+        a kill at any instant leaves the previous model there or this one, whole. A loss or miner given as
+        an object cannot be saved (TypeError before anything is written): use a named one, or pickle."""
+        from norank.persistence import save_model
 
         check_is_fitted(self, "encoder_")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        pre_config, pre_arrays = self.preprocessor_.get_state()
-        tensors = {f"encoder.{k}": v.detach().cpu().contiguous() for k, v in self.encoder_.state_dict().items()}
-        if self.head_ is not None:
-            tensors.update({f"head.{k}": v.detach().cpu().contiguous() for k, v in self.head_.state_dict().items()})
-        import torch
-
-        tensors.update({f"preprocessing.{k}": torch.from_numpy(np.ascontiguousarray(v)) for k, v in pre_arrays.items()})
-        config = {
-            "format": MODEL_FORMAT,
-            "format_version": MODEL_FORMAT_VERSION,
-            "norank_version": __version__,
-            "params": _json_params(self.get_params()),
-            "fitted": {
-                "classes_": _json_classes(self.classes_),
-                "input_shape_": list(self.input_shape_),
-                "n_features_in_": self.n_features_in_,
-                "n_epochs_": self.n_epochs_,
-                "history_": self.history_,
-                "encoder_kind_": self.encoder_kind_,
-                "encoder_selection_": self.encoder_selection_,
-            },
-            "preprocessing": pre_config,
-        }
-        tmp = path / (WEIGHTS_FILE + ".tmp")
-        save_file(tensors, str(tmp))
-        os.replace(tmp, path / WEIGHTS_FILE)
-        (path / CONFIG_FILE).write_text(json.dumps(config, indent=1))
-        return path
+        return save_model(self, path)
 
     @classmethod
-    def load(cls, path, device="cpu") -> "NoRankEmbedder":
-        """Read a model written by `save`. Refuses anything that is not a norank model directory."""
-        import torch
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+    def load(cls, path, device="cpu") -> NoRankEmbedder:
+        """Read a model written by `save`, checking every field and tensor shape before building anything.
+        Raises ValueError for anything that is not a whole, consistent norank model."""
+        from norank.persistence import load_model
 
-        from norank.encoders import ProjectionHead, build_encoder
-        from norank.preprocessing import TensorPreprocessor
-
-        path = Path(path)
-        config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
-        if not config_path.is_file() or not weights_path.is_file():
-            raise ValueError(
-                f"{path} is not a norank model directory: it needs {CONFIG_FILE} and {WEIGHTS_FILE}, "
-                "as written by NoRankEmbedder.save."
-            )
-        try:
-            config = json.loads(config_path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{config_path} is corrupt (not valid JSON: {exc}); save the model again.") from None
-        if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
-            raise ValueError(f"{config_path} does not describe a norank model (missing format {MODEL_FORMAT!r}).")
-        if config.get("format_version") != MODEL_FORMAT_VERSION:
-            raise ValueError(
-                f"{path} uses model format version {config.get('format_version')}, but this norank reads version "
-                f"{MODEL_FORMAT_VERSION}; load it with the norank version that saved it."
-            )
-        try:
-            params = dict(config["params"])
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-            est = cls(**params)
-            fitted = config["fitted"]
-            pre = TensorPreprocessor.from_state(config["preprocessing"], _prefixed(load_file(str(weights_path)), "preprocessing.", numpy=True))
-            tensors = load_file(str(weights_path))
-            kind = fitted.get("encoder_kind_", est.encoder)
-            encoder = build_encoder(
-                kind, pre.n_features_, tuple(fitted["input_shape_"]), tuple(est.hidden_layer_sizes),
-                est.embedding_dim, est.dropout, est.layer_norm,
-            )
-            encoder.load_state_dict(_prefixed(tensors, "encoder."), strict=True)
-            head = None
-            if est.projection_head:
-                head = ProjectionHead(est.embedding_dim)
-                head.load_state_dict(_prefixed(tensors, "head."), strict=True)
-        except (KeyError, TypeError, RuntimeError, SafetensorError, ValueError) as exc:
-            raise ValueError(f"{path} is not a valid norank model ({type(exc).__name__}: {exc}); save it again.") from None
-        est.classes_ = _classes_from_json(fitted["classes_"])
-        est.input_shape_ = tuple(fitted["input_shape_"])
-        est.n_features_in_ = int(fitted["n_features_in_"])
-        est.n_epochs_ = int(fitted["n_epochs_"])
-        est.history_ = fitted["history_"]
-        est.encoder_kind_ = kind
-        est.encoder_selection_ = dict(fitted.get("encoder_selection_", {}))
-        est.preprocessor_ = pre
-        est.device_ = torch.device(device)
-        est.encoder_ = encoder.to(est.device_).eval()
-        est.head_ = head
-        return est
-
-
-def _prefixed(tensors: dict, prefix: str, numpy: bool = False) -> dict:
-    out = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    return {k: v.numpy() for k, v in out.items()} if numpy else out
-
-
-def _json_params(params: dict) -> dict:
-    out = {}
-    for key, value in params.items():
-        if isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, np.integer):
-            value = int(value)
-        elif isinstance(value, np.floating):
-            value = float(value)
-        elif key == "random_state" and not (value is None or isinstance(value, int)):
-            value = None  # a RandomState object has no JSON form; the fitted weights do not depend on it
-        elif isinstance(value, os.PathLike):
-            value = str(value)
-        out[key] = value
-    return out
-
-
-def _json_classes(classes: np.ndarray) -> dict:
-    kind = classes.dtype.kind
-    if kind in "iub":
-        return {"kind": "int", "values": [int(c) for c in classes]}
-    if kind == "f":
-        return {"kind": "float", "values": [float(c) for c in classes]}
-    return {"kind": "str", "values": [str(c) for c in classes]}
-
-
-def _classes_from_json(data: dict) -> np.ndarray:
-    dtype = {"int": np.int64, "float": np.float64, "str": str}[data["kind"]]
-    return np.asarray(data["values"], dtype=dtype)
+        return load_model(cls, path, device)
