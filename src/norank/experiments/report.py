@@ -15,7 +15,7 @@ from norank.experiments import claims
 from norank.experiments import seeds as SEEDS
 from norank.experiments.methods import NORANK, is_supervised
 from norank.experiments.studies import STUDIES, title
-from norank.experiments.tables import METRICS, SHORT, by_method, select, stats, summarise, table
+from norank.experiments.tables import METRICS, SHORT, by_method, select, stats, summarise, table, value_of
 from norank.metrics import KEYS
 
 SITE_COLUMNS = ("accuracy", "balanced_accuracy", "roc_auc", "knn_accuracy")
@@ -52,8 +52,13 @@ def grouped_tables(records, columns, stats_of=stats):
     return "\n\n".join(out)
 
 
-def main_columns(protocol):
-    return [c for c in (METRICS if protocol == "heldout" else KEYS)] + ["fit_seconds"]
+def main_columns(protocol, records=None):
+    """The protocol's metric columns and fit seconds; with `records`, only the metrics some record holds
+    (runs made before a metric existed show no empty column)."""
+    columns = [*(METRICS if protocol == "heldout" else KEYS), "fit_seconds"]
+    if records is None:
+        return columns
+    return [c for c in columns if any(value_of(r, c) is not None for r in records)]
 
 
 def _n_label(records, protocol, split):
@@ -88,12 +93,13 @@ def site_comparison(records, dataset) -> str:
     if not sites:
         return ""
     strat = complete_seeds(strat)[0]
-    columns = [f"{SHORT[c]}, {part}" for part in ("70/30", "sites") for c in SITE_COLUMNS]
+    present = [c for c in SITE_COLUMNS if any(value_of(r, c) is not None for r in strat + sites)]
+    columns = [f"{SHORT[c]}, {part}" for part in ("70/30", "sites") for c in present]
 
     def stats_of(recs, _columns):
         parts = {"70/30": [r for r in recs if not _is_site(r["split"])],
                  "sites": [r for r in recs if _is_site(r["split"])]}
-        return {f"{SHORT[c]}, {p}": summarise(rs, c) for p, rs in parts.items() for c in SITE_COLUMNS}
+        return {f"{SHORT[c]}, {p}": summarise(rs, c) for p, rs in parts.items() for c in present}
 
     n_sites = len({r["split"] for r in sites})
     return (f"#### {dataset}: 70/30 splits beside leave-site-out\n\n70/30: mean ± std over "
@@ -115,7 +121,7 @@ def main_section(results, datasets=None):
             sel, dropped = complete_seeds(sel)
             note = f" Seed(s) {dropped} left out: not every method has run on them yet." if dropped else ""
             parts.append(f"#### {d}: {name}\n\n{_n_label(sel, protocol, split)}.{note}\n\n"
-                         + grouped_tables(sel, main_columns(protocol)) + "\n")
+                         + grouped_tables(sel, main_columns(protocol, sel)) + "\n")
         parts.append(site_comparison(recs, d))
     return "\n".join(p for p in parts if p)
 
