@@ -696,3 +696,15 @@ def test_loss_methods_and_the_runtime_study_run_end_to_end(tmp_path):
     assert "## k. Runtime" in text and "| norank_supcon | supervised |" in text
     supervised = text.split("Supervised (trained with labels)")[1]
     assert "| norank_supcon |" in supervised.split("####")[0]
+
+
+def test_only_studies_that_ask_for_it_keep_per_class_recall():
+    from norank.experiments.jobs import Job
+
+    result = {"metrics": {}, "fit_seconds": 1.0, "n_train": 10, "n_test": 5, "diagnostics": {},
+              "per_class_recall": {"a": 0.5}, "train_class_counts": {"a": 10}}
+    kept = RUN._record(Job("lfw", "norank_sqrt", "heldout", 0, study="imbalance", variant="sqrt"), result, None)
+    dropped = RUN._record(Job("lfw", "norank_hard", "heldout", 0, study="mining", variant="hard"), result, None)
+    assert kept["per_class_recall"] == {"a": 0.5} and kept["train_class_counts"] == {"a": 10}
+    assert "per_class_recall" not in dropped and "per_class_recall" not in RUN._record(Job("lfw", "pca", "heldout", 0),
+                                                                                       result, None)

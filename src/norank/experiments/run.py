@@ -115,7 +115,7 @@ def _record(job: Job, result: dict, settings: dict | None) -> dict:
         rec["settings"] = settings
     if result.get("history"):
         rec["history"] = result["history"]
-    if job.study == "imbalance" and result.get("per_class_recall"):
+    if job.study in S.STUDIES and S.STUDIES[job.study].per_class_recall and result.get("per_class_recall"):
         rec["per_class_recall"] = result["per_class_recall"]
         rec["train_class_counts"] = result["train_class_counts"]
     if "error" in result:

@@ -38,6 +38,7 @@ class Study:
     quick_datasets: tuple | None = None  # preferred datasets under --quick
     fallback: bool = True  # no preferred dataset in the run: use the run's first dataset
     needs_heldout: bool = True  # no jobs when the run has no held-out protocol
+    per_class_recall: bool = False  # its records keep the per-class 1-NN recall and training class counts
 
     def chosen_datasets(self, datasets: list, quick: bool = False) -> list:
         if self.datasets is None:

@@ -50,4 +50,5 @@ def section(records):
     return per_dataset(records, _render)
 
 
-STUDY = Study("imbalance", "Class imbalance: per-class recall under each class_sampling", ("lfw",), jobs, section)
+STUDY = Study("imbalance", "Class imbalance: per-class recall under each class_sampling", ("lfw",), jobs, section,
+              per_class_recall=True)
