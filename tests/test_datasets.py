@@ -491,6 +491,36 @@ def test_load_file_csv(tmp_path, stack):
     assert load_file(tmp_path / "n.csv").X.shape == (12, 4)
 
 
+def test_load_file_csv_empty_first_cell_is_a_missing_value_not_a_header(tmp_path):
+    (tmp_path / "e.csv").write_text(",1.5,2,0\n3,4,5,1\n6,7,8,0\n")
+    ds = load_file(tmp_path / "e.csv", y_key=-1)
+    assert ds.X.shape == (3, 3)  # no sample lost to a guessed header
+    np.testing.assert_array_equal(ds.X, np.genfromtxt(tmp_path / "e.csv", delimiter=",")[:, :3].astype(np.float32))
+    assert np.array_equal(ds.y, [0, 1, 0])
+    # pandas writes an index column with an empty header cell: the other header cells still mark a header.
+    (tmp_path / "p.csv").write_text(",a,b\n0,1.5,2\n1,3,4\n")
+    np.testing.assert_array_equal(load_file(tmp_path / "p.csv").X, [[0, 1.5, 2], [1, 3, 4]])
+
+
+def test_load_file_csv_label_column_index_as_text(tmp_path):
+    np.savetxt(tmp_path / "n.csv", np.column_stack([np.arange(12.0).reshape(6, 2), np.arange(6) % 2]), delimiter=",")
+    by_int = load_file(tmp_path / "n.csv", y_key=2)
+    for text in ("2", "-1", " -1"):
+        ds = load_file(tmp_path / "n.csv", y_key=text)  # what the CLI's --y-key passes for a file without header
+        np.testing.assert_array_equal(ds.X, by_int.X)
+        np.testing.assert_array_equal(ds.y, by_int.y)
+    with pytest.raises(ValueError, match=r"y_key='3' is out of range for n.csv, which has 3 columns"):
+        load_file(tmp_path / "n.csv", y_key="3")
+    with pytest.raises(ValueError, match=r"no label column 'label'; columns: no header; use a column index 0..2"):
+        load_file(tmp_path / "n.csv", y_key="label")
+
+
+def test_load_file_csv_empty_label_is_refused(tmp_path):
+    (tmp_path / "l.csv").write_text("x1,x2,label\n1,2,a\n3,4,\n5,6,b\n")
+    with pytest.raises(ValueError, match=r"data row 2 of l.csv has an empty label \(column 2\)"):
+        load_file(tmp_path / "l.csv", y_key="label")
+
+
 def test_load_file_errors(tmp_path, stack):
     X, labels = stack
     with pytest.raises(FileNotFoundError, match="no such file"):

@@ -1,20 +1,24 @@
 """The `norank` command line: fit, embed, evaluate, reproduce.
 
-`norank fit` takes every NoRankEmbedder keyword as an option (`--margin 0.3`, `--hidden-layer-sizes
-512,256`), built from the estimator's own signature so the two never drift apart. Errors print one line
-and exit with status 2; there is no traceback for bad input.
+`norank fit` has one option per entry of the parameter table `norank.params.PARAMETERS` (`--margin 0.3`,
+`--hidden-layer-sizes 512,256`); the table's constraints parse and check the text, so the options and the
+estimator never drift apart. A usage error (unknown option, bad value, missing argument) ends in typer's usage
+message and exit status 2; bad input ends in one `error: ...` line and status 2; Ctrl-C in one line and status
+130. Output paths are checked before any data is read, so a bad path never costs a training run.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import re
+import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+
+from norank.params import PARAMETERS, Param
 
 app = typer.Typer(
     add_completion=False,
@@ -28,6 +32,9 @@ app = typer.Typer(
 )
 
 DATA_HELP = "A .npy/.npz/.mat/.h5/.csv file (keys X/images and y/target) or a dataset name such as digits."
+Y_KEY_HELP = ("Key of the labels (default y or target); for a .csv, the label column: a header name or an "
+              "index (0 = first column, -1 = last), which also works for a file without a header.")
+INTERRUPTED = 130  # the shell's status for Ctrl-C; typer returns it when a command is interrupted
 
 
 class CLIError(Exception):
@@ -48,95 +55,107 @@ def _read_data(data: str, x_key: Optional[str], y_key: Optional[str], data_dir: 
     return datasets.load(data, data_dir=data_dir)
 
 
-def _param_help() -> dict[str, str]:
-    """Parameter descriptions from the estimator's numpydoc docstring."""
-    from norank.estimator import NoRankEmbedder
-
-    doc = inspect.getdoc(NoRankEmbedder) or ""
-    section = doc.split("Parameters\n----------\n", 1)[-1].split("\n\nAttributes", 1)[0]
-    out: dict[str, str] = {}
-    names: list[str] = []
-    for line in section.splitlines():
-        if line and not line.startswith(" "):
-            names = [n.strip() for n in line.split(":")[0].split(",")]
-            for n in names:
-                out[n] = line.split(":", 1)[1].strip() if ":" in line else ""
-        elif line.strip():
-            for n in names:
-                out[n] += " " + line.strip()
-    return out
+def _check_output(path: Path, flag: str, kind: str) -> Path:
+    """Refuse an output path that cannot be written ('dir' or 'file'), before any data is read or trained on."""
+    path = Path(path).expanduser()
+    if kind == "file" and (path.is_dir() or path.name in ("", ".", "..")):
+        raise CLIError(f"{flag} {path} is a directory; give a file name, e.g. {path / 'embeddings.npy'}.")
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise CLIError(f"{flag} {path} is an existing file; give a directory (it is created when missing).")
+    full = path.absolute()
+    existing = next(p for p in (full, *full.parents) if p.exists())
+    if existing != full and not existing.is_dir():
+        raise CLIError(f"{flag} {path}: {existing} is a file, so nothing can be created under it; choose another path.")
+    if not os.access(existing, os.W_OK):
+        raise CLIError(f"{flag} {path}: {existing} is not writable; choose another path.")
+    return path
 
 
-def _parse_value(name: str, text: str, default):
-    if text is None:
-        return default
-    if name == "hidden_layer_sizes":
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _value_parser(name: str, param: Param):
+    """Text -> value through the table's constraint; a bad value is a usage error that names what is accepted."""
+
+    def parse(text: str):
         try:
-            return tuple(int(v) for v in re.split(r"[,\s]+", text.strip("()[] ")) if v)
-        except ValueError:
-            raise CLIError(f"--hidden-layer-sizes {text!r}: give comma-separated integers, e.g. 512,256.") from None
-    if text.lower() in ("none", "null"):
-        return None
-    if isinstance(default, bool) or text.lower() in ("true", "false"):
-        if text.lower() not in ("true", "false"):
-            raise CLIError(f"--{name.replace('_', '-')} {text!r}: give true or false.")
-        return text.lower() == "true"
-    for cast in (int, float):
-        if isinstance(default, cast) or default is None:
-            try:
-                return cast(text)
-            except ValueError:
-                continue
-    return text
+            value = param.constraint.parse(text)
+            param.constraint.check(name, value)
+        except (ValueError, TypeError):
+            raise typer.BadParameter(f"{text!r} is not accepted; use {param.constraint.describe()}.") from None
+        return value
+
+    return parse
 
 
-def _fit_command():
-    """Build `norank fit` with one option per NoRankEmbedder parameter."""
-    from norank.estimator import NoRankEmbedder
+def _reads_registry(constraint) -> bool:
+    """Whether describe() reads a part registry, which imports torch: `--help` then leaves the names to the help."""
+    inner = getattr(constraint, "inner", constraint)
+    return getattr(inner, "registry", None) is not None
 
-    helps = _param_help()
-    estimator_params = [p for p in inspect.signature(NoRankEmbedder).parameters.values()]
+
+def _model_option(name: str, param: Param) -> inspect.Parameter:
+    """One `norank fit` option from one table entry; not given means the estimator's default."""
+    default = param.default
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
+    accepted = "" if _reads_registry(param.constraint) else f"accepts {param.constraint.describe()}; "
+    option = typer.Option(None, _flag(name), parser=_value_parser(name, param), metavar="VALUE",
+                          help=f"{param.help} ({accepted}default {shown})", show_default=False,
+                          rich_help_panel="Model options")
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Any, default=option)
+
+
+def _keyword(name: str, annotation, option) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=option)
+
+
+def _fit_signature() -> inspect.Signature:
+    """DATA, the file and output options, then one option per `cli=True` entry of PARAMETERS."""
     params = [
         inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str,
-                          default=typer.Argument(..., help=DATA_HELP, show_default=False)),
-        inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, annotation=Path,
-                          default=typer.Option(..., "--out", "-o", help="Directory to write the model to.")),
-        inspect.Parameter("x_key", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
-                          default=typer.Option(None, help="Key of the samples in the file (default X or images).")),
-        inspect.Parameter("y_key", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
-                          default=typer.Option(None, help="Key or column of the labels (default y or target).")),
-        inspect.Parameter("data_dir", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
-                          default=typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR).")),
-        inspect.Parameter("labels", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
-                          default=typer.Option(None, help="A .npy file of labels, for DATA without labels (a .npy array).")),
+                          default=typer.Argument(..., help=DATA_HELP, metavar="DATA", show_default=False)),
+        _keyword("out", Path, typer.Option(..., "--out", "-o", help="Directory to write the model to.")),
+        _keyword("x_key", Optional[str],
+                 typer.Option(None, help="Key of the samples in the file (default X or images).")),
+        _keyword("y_key", Optional[str], typer.Option(None, help=Y_KEY_HELP)),
+        _keyword("data_dir", Optional[str],
+                 typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR).")),
+        _keyword("labels", Optional[Path],
+                 typer.Option(None, help="A .npy file of labels, for DATA without labels (a .npy array).")),
     ]
-    for p in estimator_params:
-        default = p.default
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
-        params.append(inspect.Parameter(
-            p.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
-            default=typer.Option(None, f"--{p.name.replace('_', '-')}", help=f"{helps.get(p.name, '')} [default: {shown}]",
-                                 show_default=False, rich_help_panel="Model options"),
-        ))
+    return inspect.Signature(params + [_model_option(n, p) for n, p in PARAMETERS.items() if p.cli])
 
-    def fit(**kwargs):
-        import numpy as np
 
-        from norank import distributed
+def _labels(data: str, ds, labels: Optional[Path]):
+    """The labels to fit on: --labels FILE.npy, else the data's own."""
+    import numpy as np
 
-        data, out = kwargs.pop("data"), kwargs.pop("out")
-        x_key, y_key, data_dir = kwargs.pop("x_key"), kwargs.pop("y_key"), kwargs.pop("data_dir")
-        labels = kwargs.pop("labels")
-        options = {p.name: _parse_value(p.name, kwargs[p.name], p.default) for p in estimator_params}
-        ds = _read_data(data, x_key, y_key, data_dir, mmap=True)
-        y = ds.y
-        if labels is not None:
-            if not Path(labels).is_file():
-                raise CLIError(f"--labels {labels}: no such file; pass a .npy array with one label per sample.")
-            y = np.load(labels, allow_pickle=False)
-        if y is None:
-            raise CLIError(f"{data} holds no labels; store them under the key y or target, or pass --labels FILE.npy.")
-        distributed.setup()
+    if labels is None:
+        if ds.y is None:
+            raise CLIError(f"{data} holds no labels; store them under the key y or target, pass --y-key (for a "
+                           ".csv, the label column's name or index) or --labels FILE.npy.")
+        return ds.y
+    if not Path(labels).is_file():
+        raise CLIError(f"--labels {labels}: no such file; pass a .npy array with one label per sample.")
+    return np.load(labels, allow_pickle=False)
+
+
+def fit(**kwargs):
+    """Train a NoRankEmbedder on DATA and save it to --out. Every model option has a flag."""
+    data, out, labels = kwargs.pop("data"), kwargs.pop("out"), kwargs.pop("labels")
+    x_key, y_key, data_dir = kwargs.pop("x_key"), kwargs.pop("y_key"), kwargs.pop("data_dir")
+    options = {name: value for name, value in kwargs.items() if value is not None}
+    _check_output(out, "--out", "dir")
+    if options.get("checkpoint_dir") is not None:
+        _check_output(options["checkpoint_dir"], "--checkpoint-dir", "dir")
+    ds = _read_data(data, x_key, y_key, data_dir, mmap=True)
+    y = _labels(data, ds, labels)
+    from norank import distributed  # torch is imported only once the paths and the data are known to be good
+    from norank.estimator import NoRankEmbedder
+
+    distributed.setup()
+    try:
         est = NoRankEmbedder(**options).fit(ds.X, y)
         if distributed.is_main_process():
             est.save(out)
@@ -144,21 +163,25 @@ def _fit_command():
             typer.echo(f"fitted {len(y)} samples with the {est.encoder_kind_} encoder in {est.n_epochs_} epochs "
                        f"(final loss {h['loss'][-1]:.4f}, active anchors {h['active_fraction'][-1]:.2f}); "
                        f"model saved to {out}")
+    finally:
         distributed.teardown()
 
-    fit.__signature__ = inspect.Signature(params)
-    fit.__doc__ = "Train a NoRankEmbedder on DATA and save it to --out. Every model option has a flag."
-    return fit
+
+fit.__signature__ = _fit_signature()
+app.command("fit")(fit)
 
 
-app.command("fit")(_fit_command())
+def _npy_path(out: Path) -> Path:
+    """np.save's own rule, made visible: a name without .npy gets it appended."""
+    out = _check_output(out, "--out", "file")
+    return out if out.suffix == ".npy" else out.with_name(out.name + ".npy")
 
 
 @app.command()
 def embed(
     model_dir: Path = typer.Argument(..., help="A model directory written by `norank fit`."),
     data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", "-o", help="Where to write the embeddings (.npy)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The .npy file to write the embeddings to (not a directory)."),
     x_key: Optional[str] = typer.Option(None, help="Key of the samples in the file."),
     data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies."),
 ):
@@ -167,9 +190,11 @@ def embed(
 
     from norank.estimator import NoRankEmbedder
 
+    out = _npy_path(out)
     est = NoRankEmbedder.load(model_dir)
     ds = _read_data(data, x_key, None, data_dir, mmap=True)
     Z = est.transform(ds.X)
+    out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, Z)
     typer.echo(f"wrote {Z.shape[0]} × {Z.shape[1]} embeddings to {out}")
 
@@ -179,10 +204,10 @@ def evaluate(
     model_dir: Path = typer.Argument(..., help="A model directory written by `norank fit`."),
     data: str = typer.Argument(..., help=DATA_HELP + " Must hold labels."),
     x_key: Optional[str] = typer.Option(None, help="Key of the samples in the file."),
-    y_key: Optional[str] = typer.Option(None, help="Key or column of the labels."),
+    y_key: Optional[str] = typer.Option(None, help=Y_KEY_HELP),
     data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies."),
     k: int = typer.Option(5, help="Neighbours for trustworthiness and continuity."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON here."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON to this file."),
 ):
     """Embed labelled DATA with a saved model and print clustering and retrieval metrics as JSON."""
     import numpy as np
@@ -190,6 +215,8 @@ def evaluate(
     from norank.estimator import NoRankEmbedder
     from norank.metrics import evaluate as evaluate_embedding
 
+    if out is not None:
+        out = _check_output(out, "--out", "file")
     est = NoRankEmbedder.load(model_dir)
     ds = _read_data(data, x_key, y_key, data_dir)
     if ds.y is None:
@@ -199,50 +226,67 @@ def evaluate(
     text = json.dumps({k_: float(v) for k_, v in metrics.items()}, indent=2)
     typer.echo(text)
     if out is not None:
-        Path(out).write_text(text + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
 
 
 @app.command()
 def reproduce(
-    out: Path = typer.Option(Path("results"), "--out", "-o", help="Output folder: results.json, results.csv, report.md, figures/."),
+    out: Path = typer.Option(Path("results"), "--out", "-o",
+                             help="Output folder: results.json, results.csv, report.md, figures/."),
     datasets: Optional[str] = typer.Option(None, help="Comma-separated dataset names (default: every one available)."),
-    methods: Optional[str] = typer.Option(None, help="Comma-separated method names (default: norank and every baseline)."),
+    methods: Optional[str] = typer.Option(
+        None, help="Comma-separated method names (default: norank and every baseline)."),
     seeds: int = typer.Option(5, help="Seeds of the held-out protocol (stratified 70/30 splits)."),
     study_seeds: int = typer.Option(3, help="How many of those seeds the studies use (at most --seeds)."),
     protocol: str = typer.Option("both", help="heldout, insample or both."),
     quick: bool = typer.Option(False, "--quick", help="Small, fast run: fewer seeds, epochs and studies."),
     data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR)."),
-    studies: Optional[str] = typer.Option(None, help="Comma-separated studies to run (default: all; none for the main table only)."),
-    resume: bool = typer.Option(False, "--resume", help="Keep the finished runs in --out and run only the missing ones."),
-    rerun: Optional[str] = typer.Option(None, help="With --resume: comma-separated methods to run again (norank includes its study variants)."),
+    studies: Optional[str] = typer.Option(
+        None, help="Comma-separated studies to run (default: all; none for the main table only)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Keep the finished runs in --out and run only the missing ones."),
+    rerun: Optional[str] = typer.Option(
+        None, help="With --resume: comma-separated methods to run again (norank includes its study variants)."),
 ):
     """Run the paper's experiments under both protocols and write tables, a report and figures."""
     from norank.experiments import run_reproduce
 
     if protocol not in ("heldout", "insample", "both"):
         raise CLIError(f"--protocol {protocol!r}: use heldout, insample or both.")
+    _check_output(out, "--out", "dir")
     split = lambda s: [v.strip() for v in s.split(",") if v.strip()] if s else None  # noqa: E731
     run_reproduce(out=out, datasets=split(datasets), methods=split(methods), seeds=seeds, protocol=protocol,
                   quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv), resume=resume,
                   study_seeds=study_seeds, rerun=split(rerun))
 
 
+def _click():
+    """The click that typer runs on: its own copy (`typer._click`, typer >= 0.2x) or the click package."""
+    import typer.core
+
+    return getattr(typer.core, "_click", None) or typer.core.click
+
+
 def main(argv=None) -> None:
-    """Entry point of `norank` and `python -m norank`: one-line errors, exit status 2."""
+    """Entry point of `norank` and `python -m norank`: usage errors and bad input exit 2, Ctrl-C exits 130."""
+    exceptions = _click().exceptions
     try:
-        app(args=argv, standalone_mode=False)
-    except SystemExit:
-        raise
+        # Called with argv (from Python), usage lines say `norank`; from a shell, click names the program.
+        status = app(args=argv, prog_name=None if argv is None else "norank", standalone_mode=False)
+    except exceptions.ClickException as exc:  # unknown option, bad value, missing argument: typer's message
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:  # outside a command; typer turns one inside a command into status 130
+        status = INTERRUPTED
     except (CLIError, ValueError, TypeError, FileNotFoundError, KeyError, OSError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         typer.echo(f"error: {message}", err=True)
         sys.exit(2)
-    except Exception as exc:  # click's usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    if status == INTERRUPTED:
+        typer.echo("interrupted (Ctrl-C)", err=True)
+    if isinstance(status, int) and status:
+        sys.exit(status)

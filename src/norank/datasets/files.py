@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -81,11 +82,30 @@ def _text_or_numbers(arr):
 
 
 def _as_float(column):
-    """The column as float64, or None when some cell is not a number (numpy parses column-wise)."""
+    """The column as float64, or None when some cell is not a number (numpy parses column-wise).
+
+    An empty cell is a missing value (NaN, as numpy's and pandas' CSV readers read it): it is never text, so
+    a first row with an empty first cell stays a data row, and `fit` names the missing value itself.
+    """
     try:
-        return column.astype(np.float64)
+        return np.where(np.char.strip(column) == "", "nan", column).astype(np.float64)
     except ValueError:
         return None
+
+
+def _column_index(y_key, header, width, path):
+    """The label column: a header name, else an index (an int, or its text, as the CLI passes it)."""
+    if header is not None and isinstance(y_key, str) and y_key in header:
+        return header.index(y_key)
+    index = y_key
+    if isinstance(y_key, str) and re.fullmatch(r"[+-]?\d+", y_key.strip()):
+        index = int(y_key)
+    if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+        if not -width <= index < width:
+            raise ValueError(f"y_key={y_key!r} is out of range for {path.name}, which has {width} columns.")
+        return int(index) % width
+    present = header if header is not None else f"no header; use a column index 0..{width - 1}"
+    raise ValueError(f"{path.name} has no label column {y_key!r}; columns: {present}.")
 
 
 def _read_csv(path, y_key):
@@ -104,17 +124,7 @@ def _read_csv(path, y_key):
     header = [c.strip() for c in rows[0]] if has_header else None
     body = cells[1:] if has_header else cells
 
-    label_col = None
-    if y_key is not None:
-        if isinstance(y_key, (int, np.integer)) and not isinstance(y_key, bool):
-            if not -width <= y_key < width:
-                raise ValueError(f"y_key={y_key} is out of range for {path.name}, which has {width} columns.")
-            label_col = int(y_key) % width
-        elif header is not None and y_key in header:
-            label_col = header.index(y_key)
-        else:
-            present = header if header is not None else f"no header; use a column index 0..{width - 1}"
-            raise ValueError(f"{path.name} has no label column {y_key!r}; columns: {present}.")
+    label_col = None if y_key is None else _column_index(y_key, header, width, path)
     feature_cols = [c for c in range(width) if c != label_col]
     if not feature_cols:
         raise ValueError(f"{path.name} has no feature columns besides the label column.")
@@ -128,6 +138,10 @@ def _read_csv(path, y_key):
         )
     y = None
     if label_col is not None:
+        empty = np.flatnonzero(np.char.strip(body[:, label_col]) == "")
+        if len(empty):
+            raise ValueError(f"data row {empty[0] + 1} of {path.name} has an empty label (column {label_col}); "
+                             "every sample needs a label: fill it in or drop the row.")
         y = _as_float(body[:, label_col])
         y = body[:, label_col] if y is None else y
     return X, y
@@ -144,7 +158,10 @@ def load_file(path, x_key=None, y_key=None, mmap=False):
     x_key, y_key : str, optional
         Keys of X and y in keyed files. Defaults: X from ``X`` or ``images``, y from ``y`` or
         ``target``; no y key means an unlabelled Dataset (``y=None``). For ``.csv``, ``y_key`` is the
-        label column, by header name or integer index; all other columns are features.
+        label column, by header name or index (an int, or its text such as ``"-1"``, which is how the
+        CLI's ``--y-key`` reaches a file without a header; a header name wins over an index); all other
+        columns are features. A header is a first row with a text cell above a numeric column; empty
+        cells are missing values (NaN), never header text.
     mmap : bool, default=False
         ``.npy`` only: memory-map X read-only instead of reading it (out-of-core training); X then
         keeps its stored dtype.
