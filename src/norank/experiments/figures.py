@@ -158,7 +158,8 @@ def sensitivity_heatmaps(means, margins, rows, columns, title, path) -> bool:
             ax.set_xticks(range(len(columns)), [f"{u:g}" for u in columns])
             ax.set_yticks(range(len(rows)), [f"{d:g}" for d in rows])
             ax.set_xlabel("uniformity_weight", fontsize=8)
-            ax.set_ylabel("diversity_weight", fontsize=8)
+            if ax is axes_row[0]:
+                ax.set_ylabel("diversity_weight", fontsize=8)
             ax.set_title(f"{R.SHORT.get(metric, metric)}, margin {m:g}", fontsize=9)
         fig.colorbar(image, ax=list(axes_row), shrink=0.8)
     fig.suptitle(title, fontsize=10)
