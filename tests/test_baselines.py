@@ -221,10 +221,10 @@ def test_pca_front_stops_at_the_numerical_rank():
     rounding noise, and LDA scaled one held-out sample to norm 4e14 through them before the cap."""
     from sklearn.datasets import load_digits
     from norank.baselines.linear import standardised_rank
-    from norank.experiments.protocol import stratified_split
+    from norank.splits import holdout_split
 
     X, y = load_digits(return_X_y=True)
-    train, test = stratified_split(y, 2)
+    train, test = holdout_split(y, 0.3, 2)
     model = make_baseline("lda", random_state=2).fit(X[train], y[train])  # NCA shares the PCA front
     rank = standardised_rank(X[train])
     assert rank < X.shape[1] and model.n_pca_ <= rank

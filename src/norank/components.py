@@ -55,8 +55,10 @@ def seed_of(random_state) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def plan_training(p: dict, X, codes: np.ndarray, lazy: bool, kind: str, selection: dict | None = None) -> Plan:
-    """The parts of one fit of the encoder `kind` on (X, codes) under parameters `p`."""
+def plan_training(p: dict, X, classes: np.ndarray, codes: np.ndarray, lazy: bool, kind: str,
+                  selection: dict | None = None) -> Plan:
+    """The parts of one fit of the encoder `kind` on (X, codes) under parameters `p`; `classes` are the
+    label values behind the codes (ranks of a torchrun fit must agree on them)."""
     device = resolve_device(p["device"])
     seed = seed_of(p["random_state"])
     train_idx, val_idx = validation_split(codes, p["validation_fraction"], seed)
@@ -69,7 +71,7 @@ def plan_training(p: dict, X, codes: np.ndarray, lazy: bool, kind: str, selectio
     head = build_head(p["embedding_dim"], generator=generator, device=device) if p["projection_head"] else None
     train_codes = codes[train_idx]
     sampler = make_sampler(p, train_codes, seed)
-    # TODO(lead): distributed.check_agreement(np.unique(train_codes), X.shape[1:], X.dtype, len(sampler), device)
+    distributed.check_agreement(classes, X.shape[1:], getattr(X, "dtype", None), len(sampler), device, labels=codes)
     callbacks = make_callbacks(p, X, codes, pre, val_idx, device)
     kwargs = dict(
         labels=train_codes, encoder=encoder, head=head, objective=make_objective(p, n_classes, generator),

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from norank.lazy import PageReleaser
-from norank.validation import check_finite, check_labels, check_X
+from norank.validation import check_dtype, check_finite, check_labels, check_X
 
 _TRANSFORM_CHUNK = 8192
 
@@ -236,26 +236,30 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     # -- fitting -------------------------------------------------------------------------------------
     def fit(self, X, y):
         """Train the encoder on samples X (n, d1, ..., dk) with class labels y; returns self."""
-        from norank.training import train
+        from norank.components import plan_training, warn_if_collapsed
+        from norank.training import fit_encoder
 
-        X, lazy = check_X(X)
-        classes, codes, counts = check_labels(y, len(X))
         self._check_params()
+        X, lazy = check_X(X)
+        classes, codes, _ = check_labels(y, len(X))
         kind, selection = self.encoder, {}
         if kind == "auto":
             from norank.selection import select_encoder
 
             kind, selection = select_encoder(self, X, codes)
-        result = train(self, X, codes, counts, lazy=lazy, encoder=kind)
+        plan = plan_training(self.get_params(), X, classes, codes, lazy, kind, selection)
+        result = fit_encoder(X, **plan.kwargs)
+        warn_if_collapsed(result.history)
         self.encoder_kind_ = kind
         self.encoder_selection_ = selection
         self.classes_ = classes
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
-        self.preprocessor_ = result.preprocessor
+        self.preprocessor_ = plan.preprocessor
         self.encoder_ = result.encoder
         self.head_ = result.head
-        self.device_ = result.device
+        self.objective_ = result.objective
+        self.device_ = plan.kwargs["device"]
         self.history_ = result.history
         self.n_epochs_ = len(result.history["loss"])
         return self
@@ -290,7 +294,8 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             for start in range(0, len(X), _TRANSFORM_CHUNK):
                 chunk = X[start : start + _TRANSFORM_CHUNK]
                 if lazy:
-                    chunk = np.asarray(chunk, dtype=np.float32)
+                    chunk = np.asarray(chunk)  # its own dtype: the preprocessor centres float64 in float64
+                    check_dtype(chunk.dtype)
                     check_finite(chunk)
                     releaser.add(chunk.nbytes)
                 rows = torch.from_numpy(self.preprocessor_.transform(chunk)).to(self.device_)
@@ -298,16 +303,11 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return out
 
     def score(self, X, y):
-        """Leave-one-out precision@1 of the embeddings of X: share of samples whose nearest other sample
-        shares their label."""
-        from norank.neighbors import kneighbors
+        """Leave-one-out precision@1 of the embeddings of X: the share of samples whose nearest other sample
+        shares their label (samples alone in their class are not queries)."""
+        from norank.metrics import precision_at_1
 
-        Z = self.transform(X)
-        y = np.asarray(y)
-        if len(y) != len(Z):
-            raise ValueError(f"y has {len(y)} labels but X has {len(Z)} samples; pass one label per sample.")
-        _, idx = kneighbors(Z, Z, 1, exclude_self=True)
-        return float(np.mean(y[idx[:, 0]] == y))
+        return precision_at_1(self.transform(X), y)
 
     # -- persistence ---------------------------------------------------------------------------------
     def save(self, path) -> Path:

@@ -24,14 +24,6 @@ MIN_SITE_SUBJECTS = 40  # ABIDE: 8 sites
 HELDOUT_KEYS = ("knn_accuracy", *classify.KEYS)
 
 
-def stratified_split(y, seed: int, test_size: float = TEST_SIZE):
-    """Old name of `norank.splits.holdout_split(y, test_size, seed)`, kept only until tests/test_baselines.py
-    imports that instead; remove it then."""
-    from norank.splits import holdout_split
-
-    return holdout_split(y, test_size, seed)
-
-
 def site_splits(sites, min_subjects: int = MIN_SITE_SUBJECTS):
     """[(site, train, test)]: every site with at least `min_subjects` samples held out in turn, largest
     first (leave-site-out)."""
