@@ -154,3 +154,13 @@ def test_concurrent_fits_share_a_checkpoint_folder(tmp_path, blobs):
         t.join()
     assert not [e for e in errors if not isinstance(e, Warning)], errors
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_early_stopping_scores_one_validation_sample_per_class_and_keeps_the_best_epoch(blobs):
+    X, y = blobs  # 20 per class: validation_fraction=0.05 holds out one sample of each class
+    scores = []
+    est = NoRankEmbedder(validation_fraction=0.05, n_iter_no_change=2, callbacks=[
+        lambda epoch, logs: scores.append(logs["val_knn_accuracy"])], **{**FAST, "epochs": 20}).fit(X, y)
+    assert scores == est.history_["val_knn_accuracy"] and len(scores) == est.n_epochs_
+    best = int(np.argmax(scores))
+    assert est.n_epochs_ <= 20 and (est.n_epochs_ == 20 or est.n_epochs_ - 1 - best == 2)

@@ -178,7 +178,7 @@ def test_every_option_trains(blobs, option):
     Z = est.transform(X)
     assert np.isfinite(Z).all() and Z.shape == (60, 8)
     if "validation_fraction" in option:
-        assert 1 <= len(est.history_["val_precision_at_1"]) <= 3
+        assert 1 <= len(est.history_["val_knn_accuracy"]) <= 3
 
 
 def test_digits_heldout_quality():

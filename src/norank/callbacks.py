@@ -1,8 +1,7 @@
 """Per-epoch hooks of the training core: user callbacks, early stopping, checkpoints, the progress bar.
 
 One mechanism: after every epoch the core calls each callback as ``f(epoch, logs)``; ``logs`` holds the
-epoch's loss terms and diagnostics (a callback may add values, as early stopping adds
-``val_precision_at_1``, and they enter history); a callback that returns True stops training. A plain
+epoch's loss terms and diagnostics (early stopping adds ``val_knn_accuracy`` to them and to history); a callback that returns True stops training. A plain
 function is a callback. The built-in ones also see the run at its start and end (`Callback`), which is
 how a checkpoint restores a run and early stopping restores the best weights.
 """
@@ -56,27 +55,30 @@ def as_callbacks(callbacks) -> list[Callback]:
 
 
 class EarlyStopping(Callback):
-    """Stop when leave-one-out precision@1 of held-out rows has not improved for `patience` epochs, then
-    restore the best weights. `rows()` gives the preprocessed validation rows, `labels` their classes."""
+    """Stop when the held-out 1-NN accuracy has not improved for `patience` epochs, then restore the best
+    weights. `rows()` gives the preprocessed validation rows and `references()` a sample of training rows;
+    each validation row is classified by its nearest reference, so one validation sample per class is
+    enough (leave-one-out scoring inside the validation part needs two)."""
 
-    def __init__(self, rows, labels, patience: int = 10):
+    def __init__(self, rows, labels, references, reference_labels, patience: int = 10):
         self.rows, self.labels, self.patience = rows, np.asarray(labels), int(patience)
+        self.references, self.reference_labels = references, np.asarray(reference_labels)
 
     def on_train_begin(self, run):
         self.run = run
         run.state.setdefault("early_stopping", {"best": -1.0, "stale": 0, "best_state": None})
 
     def __call__(self, epoch, logs):
-        from norank.metrics import precision_at_1
+        from norank.metrics import knn_accuracy
 
         encoder = self.run.model.encoder
         encoder.eval()
         with torch.no_grad():
-            z = encoder(self.rows())
+            z, refs = encoder(self.rows()).cpu().numpy(), encoder(self.references()).cpu().numpy()
         encoder.train()
-        score = precision_at_1(z.cpu().numpy(), self.labels)
-        logs["val_precision_at_1"] = score
-        self.run.history.setdefault("val_precision_at_1", []).append(score)
+        score = knn_accuracy(refs, self.reference_labels, z, self.labels)
+        logs["val_knn_accuracy"] = score
+        self.run.history.setdefault("val_knn_accuracy", []).append(score)
         state = self.run.state["early_stopping"]
         if score > state["best"]:
             state.update(best=score, stale=0)

@@ -25,10 +25,11 @@ from norank.preprocessing import TensorPreprocessor
 from norank.regularizers import Diversity, GlobalPreservation, LocalPreservation, Uniformity
 from norank.sampling import ClassBalancedBatchSampler
 from norank.schedules import schedule_factor
-from norank.splits import stratified_split
+from norank.splits import stratified_split, stratified_subset
 from norank.training import Features, adam, sgd
 
 RUNTIME_ONLY = ("verbose", "checkpoint_dir", "device", "callbacks")  # settings that leave the weights alone
+EARLY_STOPPING_REFERENCES = 2000  # training rows the validation rows are classified against, each epoch
 
 
 @dataclass
@@ -72,7 +73,7 @@ def plan_training(p: dict, X, classes: np.ndarray, codes: np.ndarray, lazy: bool
     train_codes = codes[train_idx]
     sampler = make_sampler(p, train_codes, seed)
     distributed.check_agreement(classes, X.shape[1:], getattr(X, "dtype", None), len(sampler), device, labels=codes)
-    callbacks = make_callbacks(p, X, codes, pre, val_idx, device)
+    callbacks = make_callbacks(p, X, codes, pre, val_idx, device, seed)
     kwargs = dict(
         labels=train_codes, encoder=encoder, head=head, objective=make_objective(p, n_classes, generator),
         sampler=sampler, preprocessor=pre, indices=train_idx, optimizer=make_optimizer(p),
@@ -85,10 +86,10 @@ def validation_split(codes: np.ndarray, fraction: float, seed: int):
     if fraction <= 0:
         return np.arange(len(codes)), np.empty(0, np.int64)
     train, val = stratified_split(codes, fraction, np.random.default_rng(seed), min_train=2, min_test=0)
-    if not np.any(np.bincount(codes[val]) >= 2):
+    if len(val) == 0:
         raise ValueError(
-            f"validation_fraction={fraction} leaves no class with two validation samples, so early stopping "
-            "has nothing to score; raise validation_fraction or set it to 0.")
+            f"validation_fraction={fraction} holds out no sample (each class keeps at least 2 for training), so "
+            "early stopping has nothing to score; raise validation_fraction or set it to 0.")
     return train, val
 
 
@@ -128,11 +129,15 @@ def make_schedule(p: dict):
     return lambda step, total: schedule_factor(name, step, total, tau, kappa)
 
 
-def make_callbacks(p: dict, X, codes, pre, val_idx, device) -> list:
+def make_callbacks(p: dict, X, codes, pre, val_idx, device, seed: int) -> list:
     callbacks: list = []
     if len(val_idx):
-        rows = Features(X, pre, val_idx, device)
-        callbacks.append(EarlyStopping(lambda: rows.rows(np.arange(len(rows))), codes[val_idx], p["n_iter_no_change"]))
+        train_idx = np.setdiff1d(np.arange(len(codes)), val_idx)
+        share = min(1.0, EARLY_STOPPING_REFERENCES / len(train_idx))
+        ref_idx = train_idx[stratified_subset(codes[train_idx], share, seed, min_per_class=1)]
+        val, refs = Features(X, pre, val_idx, device), Features(X, pre, ref_idx, device)
+        callbacks.append(EarlyStopping(lambda: val.rows(np.arange(len(val))), codes[val_idx],
+                                       lambda: refs.rows(np.arange(len(refs))), codes[ref_idx], p["n_iter_no_change"]))
     if p["checkpoint_dir"] is not None:
         settings = {k: v for k, v in p.items() if k not in RUNTIME_ONLY}
         callbacks.append(Checkpoint(p["checkpoint_dir"], fingerprint(settings, X, codes)))

@@ -102,7 +102,8 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         components miss (docs/defaults.md, "ABIDE"). Works with the MLP and transformer encoders, not
         the conv encoder (the pixel grid is gone).
     validation_fraction : float, default=0.0
-        Stratified share held out for early stopping on leave-one-out precision@1.
+        Stratified share held out for early stopping: after each epoch its samples are classified by their
+        nearest training sample (at most 2000 of them) in the embedding, and the best epoch's weights are kept.
     n_iter_no_change : int, default=10
         Epochs without validation improvement before stopping (with `validation_fraction` > 0).
     checkpoint_dir : str or None, default=None
