@@ -12,6 +12,7 @@ import torch
 
 from norank.neighbors import _as_matrix, chunk_rows, kneighbors, select_smallest, squared_distances
 from norank.splits import stratified_subset
+from norank.validation import as_numpy, check_dtype, label_codes, label_values
 
 __all__ = ["evaluate", "knn_accuracy", "precision_at_1", "KEYS", "AUTO_SAMPLE_SIZE"]
 
@@ -105,8 +106,8 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, k=1):
 
     Ties in the vote go to the smallest label, as in scikit-learn's ``KNeighborsClassifier``.
     """
-    train = _as_matrix(Z_train, "Z_train").astype(np.float64)
-    test = _as_matrix(Z_test, "Z_test").astype(np.float64)
+    train = _matrix(Z_train, "Z_train").astype(np.float64)
+    test = _matrix(Z_test, "Z_test").astype(np.float64)
     y_train, y_test = _labels(y_train, len(train), "y_train"), _labels(y_test, len(test), "y_test")
     classes, train_codes = np.unique(y_train, return_inverse=True)
     if test.shape[1] != train.shape[1]:
@@ -125,7 +126,7 @@ def precision_at_1(Z, y):
     pytorch-metric-learning defines it): a sample alone in its class is not a query, since nothing could
     be retrieved for it. Raises ValueError when no class has two samples.
     """
-    Zm = _as_matrix(Z, "Z")
+    Zm = _matrix(Z, "Z")
     y = _labels(y, len(Zm), "y")
     _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
     queries = counts[codes] > 1
@@ -141,20 +142,20 @@ def precision_at_1(Z, y):
 
 
 def _labels(y, n, name):
-    y = np.array(y, copy=True)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one label per sample), got shape {y.shape}.")
-    if len(y) != n:
-        raise ValueError(f"{name} has {len(y)} labels but there are {n} samples; pass one label per row.")
-    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
-        raise ValueError(f"{name} contains NaN or infinite labels; drop those samples first.")
-    return y
+    return label_values(y, n, name, x_name="Z")
+
+
+def _matrix(a, name):
+    """`_as_matrix`, but complex values are refused instead of losing their imaginary part."""
+    a = np.asarray(as_numpy(a))
+    if np.iscomplexobj(a):
+        check_dtype(a.dtype, name)
+    return _as_matrix(a, name)
 
 
 def _check_embeddings(Z, y):
-    Z = _as_matrix(Z, "Z").astype(np.float64, copy=False)
-    y = _labels(y, len(Z), "y")
-    _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    Z = _matrix(Z, "Z").astype(np.float64, copy=False)
+    _, codes, counts = label_codes(y, len(Z), "y", x_name="Z")
     if len(counts) < 2:
         raise ValueError("y holds a single class; evaluate needs at least two classes.")
     if len(Z) <= len(counts):
@@ -164,12 +165,10 @@ def _check_embeddings(Z, y):
 
 
 def _check_inputs(X, n):
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    X = np.asarray(X)
+    X = np.asarray(as_numpy(X))
     if X.ndim < 2 or len(X) != n:
         raise ValueError(f"X must have shape (n, d1, ..., dk) with n = {n} (as Z), got shape {X.shape}.")
-    return torch.from_numpy(_as_matrix(X.reshape(n, -1), "X"))
+    return torch.from_numpy(_matrix(X.reshape(n, -1), "X"))
 
 
 def _check_neighbors(k, n, with_inputs):

@@ -9,6 +9,8 @@ SPD matrices to the tangent space at a training mean (norank.tangent), then stan
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from norank.tangent import (
@@ -20,8 +22,9 @@ from norank.tangent import (
 )
 
 NORMALIZATIONS = ("sample", "feature", "none", "tangent")
-_EPS = 1e-8
 _CHUNK_ROWS = 4096
+_CHUNK_BYTES = 4 * 1024**2  # float64 bytes per chunk of samples, however large each sample is (cache-sized)
+_SYMMETRY_RTOL = 1e-5  # asymmetry allowed in a "symmetric" matrix, relative to its largest absolute entry
 IN_MEMORY_BYTES = 2 * 1024**3  # inputs up to this size are processed at once: PCA fits, training caches
 
 
@@ -31,12 +34,78 @@ def check_n_components(k) -> None:
         raise ValueError(f"pca_components={k!r} must be a positive integer, or None to keep every feature.")
 
 
-def looks_symmetric(X, n_check: int = 16) -> bool:
-    """True when X is a stack of square matrices and its first samples are symmetric."""
+def _chunk_rows(values_per_sample: int) -> int:
+    """Samples per chunk: at most _CHUNK_ROWS, and about _CHUNK_BYTES of float64 values."""
+    return max(1, min(_CHUNK_ROWS, _CHUNK_BYTES // (8 * max(1, values_per_sample))))
+
+
+def work_dtype(dtype) -> type:
+    """float64 for inputs whose values float32 cannot hold exactly (float64, 32- and 64-bit integers), else
+    float32: float64 data is centred before anything rounds it to float32."""
+    dtype = np.dtype(dtype)
+    wide = dtype.itemsize >= 8 if dtype.kind == "f" else dtype.kind in "iu" and dtype.itemsize >= 4
+    return np.float64 if wide else np.float32
+
+
+def asymmetric_samples(block) -> np.ndarray:
+    """Positions in `block` (n, R, R) of the matrices that are not symmetric, each judged against its own
+    largest absolute entry (so the decision does not depend on the data's scale)."""
+    A = np.asarray(block, dtype=np.float64)
+    gap = np.abs(A - A.transpose(0, 2, 1)).max((1, 2))
+    return np.flatnonzero(gap > _SYMMETRY_RTOL * np.abs(A).max((1, 2)))
+
+
+def first_asymmetric(X) -> int | None:
+    """Index of the first sample of the square-matrix stack X that is not symmetric (None: all are);
+    every sample is read, chunk by chunk."""
+    step = _chunk_rows(X.shape[1] * X.shape[2])
+    for start in range(0, len(X), step):
+        bad = asymmetric_samples(X[start : start + step])
+        if len(bad):
+            return start + int(bad[0])
+    return None
+
+
+def looks_symmetric(X) -> bool:
+    """True when X is a stack of square matrices that are all symmetric."""
     if len(getattr(X, "shape", ())) != 3 or X.shape[1] != X.shape[2] or X.shape[1] < 2:
         return False
-    head = np.asarray(X[: min(n_check, len(X))], dtype=np.float64)
-    return bool(np.allclose(head, head.transpose(0, 2, 1), rtol=1e-5, atol=1e-6))
+    return first_asymmetric(X) is None
+
+
+def _standardise_wide(rows) -> np.ndarray:
+    """Per-row z-scores in float64, after dividing each row by its largest absolute value: no square then
+    overflows or underflows at any scale, and a constant row becomes exactly zero."""
+    rows = np.array(rows, dtype=np.float64)  # a copy: changed in place
+    peak = np.maximum(rows.max(1), -rows.min(1))[:, None]
+    rows /= np.where(peak > 0, peak, 1.0)
+    rows -= rows.mean(1, keepdims=True)
+    std = np.sqrt(np.einsum("ij,ij->i", rows, rows) / rows.shape[1])[:, None]
+    rows /= np.where(std > 0, std, 1.0)
+    return rows
+
+
+def standardise_samples(rows, out=None) -> np.ndarray:
+    """Each row z-scored by its own mean and std, into `out` (float32; a new array when None).
+
+    float32 rows are centred twice (the second pass removes the rounding error of the first mean, so a
+    constant row becomes exactly zero and an offset far above the spread cancels); rows whose sum of squares
+    overflows or underflows float32, and all wider rows, take the scale-free float64 path. No epsilon decides
+    what counts as constant.
+    """
+    out = np.empty(rows.shape, np.float32) if out is None else out
+    if rows.dtype != np.float32:
+        out[...] = _standardise_wide(rows)
+        return out
+    centred = rows - rows.mean(1, keepdims=True)
+    centred -= centred.mean(1, keepdims=True)
+    with np.errstate(over="ignore", under="ignore"):
+        squares = np.einsum("ij,ij->i", centred, centred)
+    ok = np.isfinite(squares) & (squares > 1e-30)
+    np.multiply(centred, (1.0 / np.sqrt(np.where(ok, squares, 1.0) / rows.shape[1]))[:, None], out=out)
+    if not ok.all():
+        out[~ok] = _standardise_wide(rows[~ok])
+    return out
 
 
 class TensorPreprocessor:
@@ -87,6 +156,11 @@ class TensorPreprocessor:
                     f"symmetric=True needs square matrices (n, R, R); got samples of shape {self.input_shape_}. "
                     "Pass symmetric=False for other tensors."
                 )
+            if self.symmetric_ and (bad := first_asymmetric(X)) is not None:
+                raise ValueError(
+                    f"symmetric=True keeps only the strict upper triangle, but training sample {bad} is not a "
+                    "symmetric matrix; pass symmetric=False (or 'auto') to keep every entry."
+                )
         if self.fisher_z and not self.symmetric_:
             raise ValueError("fisher_z=True applies to symmetric correlation matrices; pass symmetric=True too.")
         if self.symmetric_:
@@ -94,6 +168,7 @@ class TensorPreprocessor:
             self.n_features_ = r * (r - 1) // 2
         else:
             self.n_features_ = int(np.prod(self.input_shape_))
+        self._check_sample_width()
         self.tangent_reference_ = None
         if self.normalization == "tangent":
             self._fit_tangent(X)
@@ -101,8 +176,8 @@ class TensorPreprocessor:
         if self.n_components is not None:
             self._fit_pca(X)
             self.n_features_ = int(self.n_components)
-        self.mean_ = np.zeros(self.n_features_, np.float32)
-        self.scale_ = np.ones(self.n_features_, np.float32)
+        self.mean_ = np.zeros(self.n_features_, np.float64)
+        self.scale_ = np.ones(self.n_features_, np.float64)
         if self.normalization in ("feature", "tangent"):
             self._fit_feature_stats(X)
         return self
@@ -119,6 +194,25 @@ class TensorPreprocessor:
         self.n_features_ = r * (r + 1) // 2
         self.tangent_reference_ = fit_reference(X, self.tangent_metric)
 
+    def _check_sample_width(self) -> None:
+        """Per-sample z-scores of 1 value are always 0: refused. Those of 2 values are always (-1, 1), (1, -1) or
+        (0, 0), which keeps only the order of the two: a warning (scikit-learn's own checks fit 2 features)."""
+        check_n_components(self.n_components)
+        width = self.n_features_ if self.n_components is None else int(self.n_components)
+        if self.normalization != "sample" or width >= 3:
+            return
+        after = " after pca_components" if self.n_components is not None else (
+            " (the strict upper triangle of symmetric matrices)" if self.symmetric_ else "")
+        message = (
+            f"normalization='sample' z-scores each sample over its own values, but got {width} feature(s) per "
+            f"sample{after}: every sample would become {'the same point' if width == 1 else 'one of 3 points'}. "
+            "Pass normalization='feature' (statistics of each feature over the training set) or "
+            "normalization='none'."
+        )
+        if width == 1:
+            raise ValueError(message)
+        warnings.warn(message, UserWarning, stacklevel=3)
+
     def _fit_pca(self, X) -> None:
         from sklearn.decomposition import PCA, IncrementalPCA
 
@@ -129,7 +223,8 @@ class TensorPreprocessor:
                 f"pca_components={k} exceeds what {n} training samples of {self.n_features_} features allow "
                 f"(at most {min(n, self.n_features_)}); lower pca_components."
             )
-        if n * self.n_features_ * 4 <= IN_MEMORY_BYTES:
+        itemsize = np.dtype(work_dtype(getattr(X, "dtype", np.float32))).itemsize
+        if n * self.n_features_ * itemsize <= IN_MEMORY_BYTES:
             pca = PCA(int(k), random_state=0).fit(self._vectorise(np.asarray(X[:])))
         else:
             # Equal chunks of at least max(_CHUNK_ROWS, k) rows: IncrementalPCA needs k rows per chunk.
@@ -138,66 +233,108 @@ class TensorPreprocessor:
             pca = IncrementalPCA(int(k))
             for start, stop in zip(bounds[:-1], bounds[1:]):
                 pca.partial_fit(self._vectorise(np.asarray(X[start:stop])))
-        self.pca_mean_ = pca.mean_.astype(np.float32)
+        self.pca_mean_ = pca.mean_.astype(np.float64)
         self.pca_components_ = np.ascontiguousarray(pca.components_.T, dtype=np.float32)  # (features, k)
 
     def _rows(self, X) -> np.ndarray:
         """Vectorised rows, projected onto the principal components when they were fitted."""
         rows = self._vectorise(X)
         if self.pca_components_ is not None:
-            rows = (rows - self.pca_mean_) @ self.pca_components_
+            dtype = rows.dtype  # float64 inputs are centred in float64: an offset far above the spread survives
+            rows = (rows - self.pca_mean_.astype(dtype, copy=False)) @ self.pca_components_.astype(dtype, copy=False)
         return rows
 
     def _fit_feature_stats(self, X) -> None:
-        # Streaming sums in float64, so memory-mapped stacks never load at once.
-        total = np.zeros(self.n_features_, np.float64)
-        total_sq = np.zeros(self.n_features_, np.float64)
-        n = len(X)
-        for start in range(0, n, _CHUNK_ROWS):
-            rows = self._rows(np.asarray(X[start : start + _CHUNK_ROWS])).astype(np.float64)
-            total += rows.sum(0)
-            total_sq += (rows * rows).sum(0)
-        mean = total / n
-        var = np.maximum(total_sq / n - mean * mean, 0.0)
-        std = np.sqrt(var)
-        std[std < _EPS] = 1.0  # constant features stay constant (zero after centring)
-        self.mean_ = mean.astype(np.float32)
-        self.scale_ = std.astype(np.float32)
+        """Mean and std of each feature over the training rows, streamed in float64 chunks and merged with
+        Chan et al.'s pairwise update: no sum of squares, so an offset far above the spread cancels nothing."""
+        count, mean = 0, np.zeros(self.n_features_, np.float64)
+        m2 = np.zeros(self.n_features_, np.float64)
+        low, high = np.full(self.n_features_, np.inf), np.full(self.n_features_, -np.inf)
+        step = _chunk_rows(int(np.prod(self.input_shape_)))
+        for start in range(0, len(X), step):
+            rows = self._rows(np.asarray(X[start : start + step])).astype(np.float64)  # a copy
+            low, high = np.minimum(low, rows.min(0)), np.maximum(high, rows.max(0))
+            block_mean = rows.mean(0)
+            rows -= block_mean
+            delta, total = block_mean - mean, count + len(rows)
+            mean += delta * (len(rows) / total)
+            m2 += np.einsum("ij,ij->j", rows, rows) + delta * delta * (count * len(rows) / total)
+            count = total
+        std = np.sqrt(m2 / count)
+        if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+            raise ValueError(
+                "Per-feature statistics overflow float64: X holds values too large to square; rescale X "
+                "(e.g. divide it by its largest absolute value) or use normalization='sample'."
+            )
+        constant = (high == low) | (std == 0)  # exact: constant features become exactly zero after centring
+        self.mean_ = np.where(constant, low, mean)
+        self.scale_ = np.where(constant, 1.0, std)
 
     # -- transforming --------------------------------------------------------------------------------
     def _vectorise(self, X: np.ndarray) -> np.ndarray:
         if self.normalization == "tangent":
             return tangent_vectors(X, self.tangent_reference_, self.tangent_metric)  # float64, chunked
-        X = np.asarray(X, dtype=np.float32)
+        X = np.asarray(X)
+        X = X.astype(work_dtype(X.dtype), copy=False)
         if self.symmetric_:
             r = self.input_shape_[0]
             iu = np.triu_indices(r, k=1)
             rows = X[:, iu[0], iu[1]]
             if self.fisher_z:
                 rows = np.arctanh(np.clip(rows, -self.fisher_clip, self.fisher_clip))
-            return np.ascontiguousarray(rows, dtype=np.float32)
+            return np.ascontiguousarray(rows)
         return X.reshape(len(X), -1)
 
     def transform(self, X) -> np.ndarray:
-        """Rows of float32 features, a new array (the input is never modified)."""
+        """Rows of float32 features, a new array (the input is never modified).
+
+        Chunks of samples are vectorised in their own precision and normalised in float64; only the result
+        is rounded to float32, so rescaling X or adding an offset far above its spread keeps the rows.
+        """
         if tuple(X.shape[1:]) != self.input_shape_:
             raise ValueError(
                 f"X has samples of shape {tuple(X.shape[1:])}, but the model was fitted on samples of shape "
                 f"{self.input_shape_}; reshape the input to match the training data."
             )
-        rows = self._rows(X)
-        if self.normalization == "sample":
-            # Centre into a new array, then scale it in place: half the passes and temporaries of
-            # (rows - mean) / rows.std(1), the largest cost of transform after the forward pass.
-            centred = rows - rows.mean(1, keepdims=True, dtype=np.float32)
-            std = np.sqrt(np.einsum("ij,ij->i", centred, centred) / rows.shape[1])[:, None]
-            centred *= 1.0 / np.where(std < _EPS, 1.0, std)
-            rows = centred
-        elif self.normalization in ("feature", "tangent"):
-            rows = (rows - self.mean_) / self.scale_
-        elif rows.base is not None or not rows.flags.owndata:
-            rows = rows.copy()
-        return rows.astype(np.float32, copy=False)
+        out = np.empty((len(X), self.n_features_), np.float32)
+        step = _chunk_rows(int(np.prod(self.input_shape_)))
+        for start in range(0, len(X), step):
+            block = np.asarray(X[start : start + step])
+            if self.symmetric_ and len(bad := asymmetric_samples(block)):
+                raise ValueError(
+                    f"Sample {start + int(bad[0])} of X is not a symmetric matrix, but the model was fitted on "
+                    "symmetric matrices and keeps only their strict upper triangle, so its lower triangle would be "
+                    "ignored. Pass symmetric matrices, or refit with symmetric=False to use every entry."
+                )
+            rows, part = self._rows(block), out[start : start + len(block)]
+            if self.normalization == "sample":
+                standardise_samples(rows, part)  # bounded by sqrt(n_features_): always finite
+                continue
+            if self.normalization in ("feature", "tangent"):
+                rows = self._standardise_features(rows)
+            elif rows.dtype == np.float32:  # checked values, copied as they are
+                part[...] = rows
+                continue
+            with np.errstate(over="ignore"):
+                part[...] = rows
+            if not np.isfinite(part).all():
+                raise ValueError(
+                    f"X's preprocessed values (normalization={self.normalization!r}) exceed float32's range "
+                    "(about 3.4e38); rescale X, or use normalization='sample', which is scale-free."
+                )
+        return out
+
+    def _standardise_features(self, rows) -> np.ndarray:
+        """(rows - mean_) / scale_, in the rows' precision; for float32 rows the mean is subtracted as a float32
+        pair (high and low part), which keeps it as exact as float64 without mixing dtypes (slow in numpy)."""
+        if rows.dtype != np.float32:
+            return (rows - self.mean_) / self.scale_
+        high = self.mean_.astype(np.float32)
+        centred = rows - high
+        centred -= (self.mean_ - high).astype(np.float32)
+        with np.errstate(over="ignore"):
+            centred *= (1.0 / self.scale_).astype(np.float32)
+        return centred
 
     # -- persistence ---------------------------------------------------------------------------------
     def get_state(self) -> tuple[dict, dict]:
@@ -230,8 +367,8 @@ class TensorPreprocessor:
         pre.input_shape_ = tuple(config["input_shape_"])
         pre.symmetric_ = bool(config["symmetric_"])
         pre.n_features_ = int(config["n_features_"])
-        pre.mean_ = np.asarray(arrays["mean_"], np.float32)
-        pre.scale_ = np.asarray(arrays["scale_"], np.float32)
+        pre.mean_ = np.asarray(arrays["mean_"], np.float64)  # float32 in models saved before float64 statistics
+        pre.scale_ = np.asarray(arrays["scale_"], np.float64)
         pre.tangent_reference_ = None
         if pre.normalization == "tangent":
             pre.tangent_reference_ = np.asarray(arrays["tangent_reference_"], np.float64)
@@ -239,7 +376,7 @@ class TensorPreprocessor:
                 raise ValueError("The saved tangent-space reference does not match the saved input shape.")
         pre.pca_mean_ = pre.pca_components_ = None
         if pre.n_components is not None:
-            pre.pca_mean_ = np.asarray(arrays["pca_mean_"], np.float32)
+            pre.pca_mean_ = np.asarray(arrays["pca_mean_"], np.float64)
             pre.pca_components_ = np.asarray(arrays["pca_components_"], np.float32)
             if pre.pca_components_.shape != (len(pre.pca_mean_), pre.n_features_):
                 raise ValueError("The saved principal components do not match the saved feature count.")

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from norank.preprocessing import TensorPreprocessor
-from norank.validation import check_X
+from norank.validation import check_X, label_codes, label_values
 
 
 def check_stack(X, what: str = "X") -> np.ndarray:
@@ -23,42 +23,28 @@ def check_stack(X, what: str = "X") -> np.ndarray:
     A float64 input comes back as the caller's own array, so adapters never write into the result.
     """
     checked, lazy = check_X(X, estimator_name="baseline")  # shape, dtype and finiteness checks
-    source = np.asarray(X[:] if lazy else X)
-    if source.dtype == object:
-        source = checked
-    source = source.astype(np.float64, copy=False)
+    source = np.asarray(checked[:] if lazy else checked).astype(np.float64, copy=False)
     if lazy and not np.isfinite(source).all():
         raise ValueError(f"{what} contains NaN or infinity; remove or impute those values first.")
     return source
 
 
 def check_targets(y, n_samples: int, name: str):
-    """(classes, integer codes) for a supervised fit; y=None or a single class is refused."""
+    """(classes, integer codes) for a supervised fit, by the one label check; y=None or one class is refused."""
     if y is None:
         raise ValueError(
             f"The {name!r} baseline is supervised and needs y_train; pass the class label of each "
             "training sample: fit(X_train, y_train)."
         )
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y_train must be 1-D with one class label per sample, got shape {y.shape}.")
-    if len(y) != n_samples:
-        raise ValueError(f"y_train has {len(y)} labels but X_train has {n_samples} samples; pass one label per sample.")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise ValueError("y_train contains NaN or infinity; every training sample needs a class label.")
-    classes, codes = np.unique(y, return_inverse=True)
+    classes, codes, _ = label_codes(y, n_samples, "y_train", x_name="X_train")
     if len(classes) < 2:
         raise ValueError(f"The {name!r} baseline needs at least 2 classes in y_train; got {len(classes)}.")
-    return classes, codes.astype(np.int64)
+    return classes, codes
 
 
 def check_optional_targets(y, n_samples: int):
-    """Length check for y passed to an unsupervised adapter (which ignores the labels)."""
-    if y is not None and len(np.asarray(y)) != n_samples:
-        raise ValueError(
-            f"y_train has {len(np.asarray(y))} labels but X_train has {n_samples} samples; "
-            "pass one label per sample or y_train=None."
-        )
+    """y passed to an unsupervised adapter (which ignores the labels), by the one label check; None stays None."""
+    return None if y is None else label_values(y, n_samples, "y_train", x_name="X_train", optional=True)
 
 
 def check_int(value, name: str, minimum: int = 1) -> int:
@@ -93,8 +79,7 @@ class Baseline(TransformerMixin, BaseEstimator):
         if self.supervised:
             self.classes_, y = check_targets(y_train, len(X), self.name)
         else:
-            check_optional_targets(y_train, len(X))
-            y = None if y_train is None else np.asarray(y_train)
+            y = check_optional_targets(y_train, len(X))
         self._fit(X, y)
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
         self.n_features_in_ = int(np.prod(self.input_shape_))
