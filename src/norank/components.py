@@ -72,12 +72,12 @@ def plan_training(p: dict, X, classes: np.ndarray, codes: np.ndarray, lazy: bool
     head = build_head(p["embedding_dim"], generator=generator, device=device) if p["projection_head"] else None
     train_codes = codes[train_idx]
     sampler = make_sampler(p, train_codes, seed)
-    distributed.check_agreement(classes, X.shape[1:], getattr(X, "dtype", None), len(sampler), device, labels=codes)
     callbacks = make_callbacks(p, X, codes, pre, val_idx, device, seed)
     kwargs = dict(
         labels=train_codes, encoder=encoder, head=head, objective=make_objective(p, n_classes, generator),
         sampler=sampler, preprocessor=pre, indices=train_idx, optimizer=make_optimizer(p),
         schedule=make_schedule(p), epochs=p["epochs"], callbacks=callbacks, device=device, seed=seed,
+        classes=classes,
     )
     return Plan(kwargs, pre, kind, selection or {})
 

@@ -129,6 +129,7 @@ def fit_encoder(
     callbacks: Sequence = (),
     device="cpu",
     seed: int = 0,
+    classes=None,
 ) -> TrainResult:
     """Train `encoder` (and `head`, and the objective's own parameters) on X and return them with history.
 
@@ -143,11 +144,12 @@ def fit_encoder(
         declares `lr_multiplier` (proxies) gets that multiple of the base rate.
     schedule : `factor(step, total_steps)` multiplying each group's base rate (default constant).
     callbacks : `f(epoch, logs) -> bool | None` after every epoch, or `norank.callbacks.Callback`s.
+    classes : the label values behind `labels` when they are codes; torchrun ranks must agree on them.
     """
     device = torch.device(device)
     # Ranks given different data: one clear error on every rank, before the first training collective.
-    distributed.check_agreement(np.unique(labels), X.shape[1:], getattr(X, "dtype", None), len(sampler),
-                                labels=labels)
+    distributed.check_agreement(np.unique(labels) if classes is None else classes, X.shape[1:],
+                                getattr(X, "dtype", None), len(sampler), labels=labels)
     features = Features(X, preprocessor, indices, device)
     labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(int(seed))
