@@ -318,8 +318,9 @@ def check_labels(y, n_samples: int):
     if len(singles):
         shown = ", ".join(repr(c) for c in singles[:5]) + (" …" if len(singles) > 5 else "")
         warnings.warn(
-            f"{len(singles)} class(es) have a single sample ({shown}); they are used only as negatives, "
-            "never as anchors. Add samples to those classes to learn them.",
+            f"{len(singles)} class(es) have a single sample ({shown}); the class-balanced sampler repeats such a "
+            "sample to fill its class's places in a batch, so it is its own positive: training keeps other classes "
+            "away from it but learns nothing about its class's spread. Add samples to those classes to learn them.",
             UserWarning,
             stacklevel=3,
         )
