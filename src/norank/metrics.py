@@ -108,8 +108,8 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, k=1):
     """
     train = _matrix(Z_train, "Z_train").astype(np.float64)
     test = _matrix(Z_test, "Z_test").astype(np.float64)
-    y_train, y_test = _labels(y_train, len(train), "y_train"), _labels(y_test, len(test), "y_test")
-    classes, train_codes = np.unique(y_train, return_inverse=True)
+    classes, train_codes, _ = label_codes(y_train, len(train), "y_train", x_name="Z_train")
+    y_test = label_values(y_test, len(test), "y_test", x_name="Z_test")
     if test.shape[1] != train.shape[1]:
         raise ValueError(f"Z_test has {test.shape[1]} dimensions but Z_train has {train.shape[1]}; embed both with the same model.")
     _, ind = kneighbors(test, train, k, backend="torch")
@@ -127,8 +127,7 @@ def precision_at_1(Z, y):
     be retrieved for it. Raises ValueError when no class has two samples.
     """
     Zm = _matrix(Z, "Z")
-    y = _labels(y, len(Zm), "y")
-    _, codes, counts = np.unique(y, return_inverse=True, return_counts=True)
+    _, codes, counts = label_codes(y, len(Zm), "y", x_name="Z")
     queries = counts[codes] > 1
     if not queries.any():
         raise ValueError("no class has two samples: precision@1 needs a same-class neighbour to look for; "
@@ -139,10 +138,6 @@ def precision_at_1(Z, y):
 
 # ---------------------------------------------------------------------------------------------
 # Validation
-
-
-def _labels(y, n, name):
-    return label_values(y, n, name, x_name="Z")
 
 
 def _matrix(a, name):
