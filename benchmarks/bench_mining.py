@@ -31,6 +31,8 @@ medians as well. Peak memory is measured in a fresh process per case.
 
 from __future__ import annotations
 
+import statistics
+import time
 from functools import partial
 
 import psutil
@@ -180,6 +182,21 @@ def functional_step(z, labels):
     return loss, fraction, float(dist.detach().mean())
 
 
+def _interleaved(fn, peer_fn, repeats: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((CPU ms, wall ms), (peer CPU ms, peer wall ms)): medians of calls taken in turns, so a change in
+    the machine's load during the run falls on both sides alike."""
+    fn(), peer_fn()
+    times: list[list[tuple[float, float]]] = [[], []]
+    for _ in range(repeats):
+        for side, f in enumerate((fn, peer_fn)):
+            w, c = time.perf_counter(), time.process_time()
+            f()
+            times[side].append((time.process_time() - c, time.perf_counter() - w))
+    ours, peer = ((1e3 * statistics.median(c for c, _ in side), 1e3 * statistics.median(w for _, w in side))
+                  for side in times)
+    return ours, peer
+
+
 def _step_figures(sizes, repeats: int) -> list[dict]:
     """TripletLoss per step against the functional path, same batch (P×K, K = 4), same result."""
     figures = []
@@ -190,8 +207,8 @@ def _step_figures(sizes, repeats: int) -> list[dict]:
         ours, theirs = loss_fn(z, labels), functional_step(z, labels)
         if not torch.equal(ours, theirs[0]) or float(loss_fn.stats["active_fraction"]) != theirs[1]:
             raise AssertionError(f"B={b}: TripletLoss and the functional path disagree")
-        value, wall = _timed(partial(loss_fn, z, labels), repeats)
-        peer, peer_wall = _timed(partial(functional_step, z, labels), repeats)
+        (value, wall), (peer, peer_wall) = _interleaved(partial(loss_fn, z, labels),
+                                                        partial(functional_step, z, labels), repeats)
         figures.append(figure(f"TripletLoss step (semihard, euclidean) B={b}", value, "ms CPU",
                               "mine + active_anchor_fraction (checked twice, floats read back)", peer, target=1.0,
                               note=f"same loss and active fraction; wall {wall:.4g} ms vs {peer_wall:.4g} ms"))
