@@ -7,7 +7,7 @@ class similarity. No rank to choose.
 
 __version__ = "0.1.0"
 
-__all__ = ["NoRankEmbedder", "evaluate", "load", "__version__"]
+__all__ = ["NoRankEmbedder", "NoRankClassifier", "evaluate", "load", "__version__"]
 
 
 def __getattr__(name):
@@ -16,6 +16,10 @@ def __getattr__(name):
         from norank.estimator import NoRankEmbedder
 
         return NoRankEmbedder
+    if name == "NoRankClassifier":
+        from norank.classifier import NoRankClassifier
+
+        return NoRankClassifier
     if name == "evaluate":
         from norank.metrics import evaluate
 

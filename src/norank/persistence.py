@@ -173,15 +173,16 @@ def _read_config(folder: Path, cls, head: HeadSpec | None) -> tuple[dict, int]:
             f"{folder} uses model format version {version!r}, but this norank reads versions {READABLE_VERSIONS}; "
             "load it with the norank version that saved it."
         )
+    saved_as = config.get("estimator", "NoRankEmbedder")
+    if saved_as != cls.__name__:
+        raise _NotAModel(
+            f"{folder} holds a {saved_as!s:.40}, not a {cls.__name__}; load it with {saved_as!s:.40}.load."
+        )
+    _want(head is None or "head" in config, f"{CONFIG_FILE} lacks the classifier's head")
     known = {"format", "format_version", "norank_version", "params", "fitted", "preprocessing"}
     known |= {"estimator", "weights"} | ({"head"} if head is not None else set())
     unknown = sorted(set(config) - known)
     _want(not unknown, f"{CONFIG_FILE} has unknown field(s) {unknown[:5]}")
-    saved_as = config.get("estimator", "NoRankEmbedder")
-    if saved_as != cls.__name__ or (head is not None and "head" not in config):
-        raise _NotAModel(
-            f"{folder} holds a {saved_as!s:.40}, not a {cls.__name__}; load it with {saved_as!s:.40}.load."
-        )
     return config, version
 
 
