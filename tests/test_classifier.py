@@ -127,3 +127,36 @@ def test_held_out_digits_accuracy_matches_nearest_neighbours_in_the_same_embeddi
     proba = clf.predict_proba(X[test])
     np.testing.assert_allclose(proba.sum(1), 1.0)
     assert np.array_equal(clf.classes_[proba.argmax(1)], clf.predict(X[test]))
+
+
+def test_cli_predict_writes_the_labels_of_a_saved_classifier(blobs, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    X, codes = blobs
+    y = LABELS["str"][codes]
+    clf = NoRankClassifier(**TINY, random_state=0).fit(X, y)
+    clf.save(tmp_path / "model")
+    np.save(tmp_path / "X.npy", X)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "norank", "predict", str(tmp_path / "model"), str(tmp_path / "X.npy"),
+                           "--out", str(tmp_path / "labels.npy")], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "wrote 36 predicted labels (3 classes)" in done.stdout
+    labels = np.load(tmp_path / "labels.npy", allow_pickle=False)
+    assert labels.dtype == clf.classes_.dtype and np.array_equal(labels, clf.predict(X))
+
+
+def test_cli_predict_refuses_an_embedder_folder_in_one_line(blobs, tmp_path, capsys):
+    from norank.cli import main
+
+    X, y = blobs
+    NoRankEmbedder(**TINY, random_state=0).fit(X, y).save(tmp_path / "embedder")
+    np.save(tmp_path / "X.npy", X)
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(tmp_path / "embedder"), str(tmp_path / "X.npy"), "--out", str(tmp_path / "y.npy")])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "holds a NoRankEmbedder" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "y.npy").exists()

@@ -200,6 +200,28 @@ def embed(
 
 
 @app.command()
+def predict(
+    model_dir: Path = typer.Argument(..., help="A model directory written by NoRankClassifier.save."),
+    data: str = typer.Argument(..., help=DATA_HELP),
+    out: Path = typer.Option(..., "--out", "-o", help="The .npy file to write the predicted labels to."),
+    x_key: Optional[str] = typer.Option(None, help="Key of the samples in the file."),
+    data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies."),
+):
+    """Predict the class of each sample of DATA with a saved NoRankClassifier; write the labels to --out."""
+    import numpy as np
+
+    from norank.classifier import NoRankClassifier
+
+    out = _npy_path(out)
+    clf = NoRankClassifier.load(model_dir)
+    ds = _read_data(data, x_key, None, data_dir, mmap=True)
+    labels = clf.predict(ds.X)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, labels, allow_pickle=False)
+    typer.echo(f"wrote {len(labels)} predicted labels ({len(clf.classes_)} classes) to {out}")
+
+
+@app.command()
 def evaluate(
     model_dir: Path = typer.Argument(..., help="A model directory written by `norank fit`."),
     data: str = typer.Argument(..., help=DATA_HELP + " Must hold labels."),
