@@ -43,3 +43,17 @@ def test_non_finite_rows_on_disk_are_refused(tmp_path):
     mm = np.load(tmp_path / "n.npy", mmap_mode="r")
     with pytest.raises(ValueError, match="NaN"):
         take_rows(mm, np.array([3, 17]), PageReleaser(mm))
+
+
+def test_float64_memmap_with_a_large_offset_trains_like_the_array(tmp_path):
+    """Rows read from a memory map keep float64 until the preprocessor has centred them."""
+    from norank import NoRankEmbedder
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 20)
+    X = rng.normal(size=(4, 30))[y] * 3 + rng.normal(size=(80, 30)) + 1e8
+    np.save(tmp_path / "x.npy", X)
+    params = dict(epochs=3, hidden_layer_sizes=(16,), embedding_dim=4, encoder="mlp", random_state=0, batch_size=32)
+    in_memory = NoRankEmbedder(**params).fit(X, y).transform(X)
+    mapped = NoRankEmbedder(**params).fit(np.load(tmp_path / "x.npy", mmap_mode="r"), y).transform(X)
+    np.testing.assert_allclose(mapped, in_memory, atol=1e-5)

@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 import typer
 
+from norank.datasets import NAMES as DATASET_NAMES
 from norank.params import PARAMETERS, Param
 
 app = typer.Typer(
@@ -27,7 +28,7 @@ app = typer.Typer(
         "No-rank tensor decomposition by metric learning: learn an embedding of labelled tensors "
         "(images, connectivity matrices, volumes) where distance follows class similarity.\n\n"
         "DATA is a .npy/.npz/.mat/.h5/.csv file (arrays under the keys X or images, labels under y or "
-        "target) or a dataset name: olivetti, lfw, abide, digits, galaxy, crystal, galaxy-hard, crystal-hard."
+        f"target) or a dataset name: {', '.join(DATASET_NAMES)}."
     ),
 )
 
@@ -256,10 +257,14 @@ def evaluate(
 def reproduce(
     out: Path = typer.Option(Path("results"), "--out", "-o",
                              help="Output folder: results.json, results.csv, report.md, figures/."),
-    datasets: Optional[str] = typer.Option(None, help="Comma-separated dataset names (default: every one available)."),
+    datasets: Optional[str] = typer.Option(
+        None, help=f"Comma-separated dataset names among {', '.join(DATASET_NAMES)} (default: every one available)."),
     methods: Optional[str] = typer.Option(
         None, help="Comma-separated method names (default: norank and every baseline)."),
-    seeds: int = typer.Option(5, help="Seeds of the held-out protocol (stratified 70/30 splits)."),
+    seeds: int = typer.Option(5, help="How many report seeds (1000-1004, seen by no choice) the held-out protocol "
+                                      "runs (stratified 70/30 splits)."),
+    seed_list: Optional[str] = typer.Option(
+        None, help="Comma-separated tuning seeds (0-999) instead of report seeds, for tuning runs only."),
     study_seeds: int = typer.Option(3, help="How many of those seeds the studies use (at most --seeds)."),
     protocol: str = typer.Option("both", help="heldout, insample or both."),
     quick: bool = typer.Option(False, "--quick", help="Small, fast run: fewer seeds, epochs and studies."),
@@ -278,6 +283,11 @@ def reproduce(
         raise CLIError(f"--protocol {protocol!r}: use heldout, insample or both.")
     _check_output(out, "--out", "dir")
     split = lambda s: [v.strip() for v in s.split(",") if v.strip()] if s else None  # noqa: E731
+    if seed_list is not None:
+        try:
+            seeds = [int(v) for v in split(seed_list) or ()]
+        except ValueError:
+            raise CLIError(f"--seed-list {seed_list!r}: give comma-separated integers, e.g. 0,1,2.") from None
     run_reproduce(out=out, datasets=split(datasets), methods=split(methods), seeds=seeds, protocol=protocol,
                   quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv), resume=resume,
                   study_seeds=study_seeds, rerun=split(rerun))

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from norank.preprocessing import work_dtype
 from norank.validation import check_finite
 
 RELEASE_BYTES = 256 * 1024**2
@@ -45,16 +46,18 @@ class PageReleaser:
 
 
 def take_rows(X, idx: np.ndarray, releaser: PageReleaser | None = None) -> np.ndarray:
-    """X[idx] as float32, for arrays and lazy array-likes; values of lazy inputs are checked here."""
+    """X[idx] for arrays and lazy array-likes, as float32, or float64 for wide inputs (float64, wide integers),
+    which the preprocessor centres before rounding; values of lazy inputs are checked here."""
     if isinstance(X, np.ndarray) and not isinstance(X, np.memmap):
         return X[idx]
     unique, inverse = np.unique(idx, return_inverse=True)
     block = releaser.rows(unique) if releaser is not None else None
+    dtype = work_dtype(getattr(X, "dtype", np.float32))
     if block is None:
         try:
-            block = np.asarray(X[unique], dtype=np.float32)
+            block = np.asarray(X[unique], dtype=dtype)
         except (TypeError, IndexError, ValueError):
-            block = np.stack([np.asarray(X[int(i)], dtype=np.float32) for i in unique])
+            block = np.stack([np.asarray(X[int(i)], dtype=dtype) for i in unique])
         if releaser is not None:
             releaser.add(block.nbytes)
     check_finite(block)
@@ -100,7 +103,7 @@ class _FileRows:
             got = os.preadv(self.fd, [memoryview(flat[lo:hi]).cast("B")], self.first_byte + int(unique[lo]) * self.row_stride)
             if got != want:
                 raise OSError(f"short read from {self.path}: {got} of {want} bytes; the file changed or is truncated.")
-        return out.astype(np.float32, copy=False)
+        return out.astype(work_dtype(self.dtype), copy=False)
 
     def __del__(self):
         if self.fd is not None:
