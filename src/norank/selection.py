@@ -1,121 +1,165 @@
-"""`encoder="auto"`: pick the MLP or the conv encoder by held-out 1-NN accuracy on part of the training set.
+"""`encoder="auto"`: choose the MLP or the conv encoder from the training images, before any training.
 
-Neither encoder wins everywhere (docs/defaults.md, "Encoder"): the MLP keeps the pixel layout that aligned
-faces carry, the conv encoder's global pooling gives the translation invariance lattices and textures
-need. So for 2-D images the estimator trains both on 75 % of a stratified subsample of the training set
-and scores each by 1-NN accuracy on the other 25 %, then trains the winner on all the data. The trials
-first train a third of the epochs; when that leaves the two within sampling noise of each other, both are
-trained again for every epoch and the choice rests on the mean of the two scores. Other inputs
-(vectors, volumes, symmetric connectivity matrices) have no image layout, and images under 16 pixels a
-side are too small for the conv stack: they get the MLP directly.
+Neither encoder wins everywhere (docs/defaults.md, "Encoder"): the MLP reads the pixel layout that aligned
+faces and digits carry; the conv encoder describes an image by local patterns averaged over the whole
+image (small filters, then global pooling), which is what lattices and textures need and what throws the
+layout away. So the rule asks which of the two descriptions carries the labels, on a stratified
+subsample of the training images (at most RULE_MAX_SAMPLES, average-pooled to at most RULE_MAX_SIDE
+pixels a side, each z-scored):
+
+- **pixels**: leave-one-out 1-NN accuracy of the pixel vectors (what the MLP reads);
+- **local**: the same score on a bag of local features (what the conv encoder's pooling keeps): the power
+  spectrum of TILE x TILE tiles averaged over every tile of the image, and the quantiles of the image's
+  intensities. Neither depends on where in the image anything is.
+
+The conv encoder is chosen when the local score beats the pixel score clearly: by at least MIN_GAIN and
+by more than CLEAR_STANDARD_ERRORS standard errors of the difference. Otherwise, ties included, the MLP
+(the cheaper fit). No encoder is trained: the rule costs two exact 1-NN searches over the subsample.
+Other inputs (vectors, volumes, symmetric connectivity matrices, principal components) have no pixel grid,
+and images under MIN_CONV_SIDE pixels a side are too small for the conv stack: they get the MLP directly.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from norank.encoders import CONV_CHANNELS
-from norank.metrics import knn_accuracy
+from norank.lazy import PageReleaser, take_rows
+from norank.metrics import precision_at_1
 from norank.preprocessing import looks_symmetric
-from norank.training import NonFiniteLossError, _non_finite_message
+from norank.splits import stratified_subset
 
 AUTO_CANDIDATES = ("mlp", "conv")
 # The conv encoder's stride-2 blocks halve each side once per block; on smaller images its last blocks see
 # a 1x1 map and add nothing an MLP lacks (8x8 digits, 5 splits: 1-NN 0.978 against 0.986 for the MLP).
 MIN_CONV_SIDE = 2 ** len(CONV_CHANNELS)
-SELECTION_VALIDATION = 0.25  # share of the selection subsample held out for scoring
-SELECTION_MAX_SAMPLES = 4000  # bounds the extra cost on large training sets
-# Short trials train a third of the epochs (the schedule still runs its whole course): enough to separate
-# the encoders where one is clearly better (aligned faces, lattices), at a third of the cost.
-SELECTION_EPOCH_SHARE = 1 / 3
-# Short trials count as undecided when their scores differ by less than this many standard errors of the
-# difference of two accuracies on the score part. On galaxy-hard (88 samples scored) they were undecided
-# on every split and picked the weaker MLP on 2 of 5; with full-length trials added, on 1 of 5
-# (docs/defaults.md, "Encoder").
-UNDECIDED_STANDARD_ERRORS = 2.0
+RULE_MAX_SAMPLES = 1000  # the subsample the rule reads (two 1-NN searches over it: milliseconds)
+RULE_MAX_SIDE = 32  # images are average-pooled to at most this many pixels a side
+TILE = 4  # local spectra of 4x4 tiles of the pooled image: about the first two conv layers' field of view
+N_QUANTILES = 17  # intensity quantiles at 2 %, 8 %, ..., 98 %
+# Thresholds, set on tuning seeds 100-104 (docs/defaults.md, "Encoder"): the trivially separable sets
+# (both encoders at 1.0 held out) gave local gains of 0 to 0.014, which the floor sends to the MLP.
+MIN_GAIN = 0.05
+CLEAR_STANDARD_ERRORS = 2.0
 
 
 def candidate_encoders(X, symmetric, pca_components=None) -> tuple[str, ...]:
-    """The encoders "auto" compares for input X: both for 2-D images of at least MIN_CONV_SIDE pixels a
-    side kept as pixels, only the MLP otherwise (principal components have no pixel grid)."""
+    """The encoders "auto" chooses between for input X: both for 2-D images of at least MIN_CONV_SIDE
+    pixels a side kept as pixels, only the MLP otherwise (principal components have no pixel grid)."""
     is_image = X.ndim == 3 and min(X.shape[1:]) >= MIN_CONV_SIDE and pca_components is None
     if is_image and (symmetric is True or (symmetric == "auto" and looks_symmetric(X))):
         is_image = False
     return AUTO_CANDIDATES if is_image else ("mlp",)
 
 
-def selection_split(codes: np.ndarray, rng: np.random.Generator):
-    """(fit, score) indices: a stratified subsample of at most SELECTION_MAX_SAMPLES, split 75/25.
-
-    Every class with two or more samples keeps at least one in each part; singletons stay in the fit part
-    (as negatives)."""
-    keep = min(1.0, SELECTION_MAX_SAMPLES / len(codes))
-    fit, score = [], []
-    for c in np.unique(codes):
-        members = rng.permutation(np.flatnonzero(codes == c))
-        members = members[: max(2, int(round(keep * len(members))))]
-        n_score = min(max(1, int(round(SELECTION_VALIDATION * len(members)))), len(members) - 1)
-        score.append(members[:n_score])
-        fit.append(members[n_score:])
-    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(score))
+def rule_subsample(codes: np.ndarray, random_state) -> np.ndarray:
+    """Sorted positions of the stratified subsample the rule reads: every sample when there are at most
+    RULE_MAX_SAMPLES, else a class-proportional draw keeping two per class where a class has them."""
+    if len(codes) <= RULE_MAX_SAMPLES:
+        return np.arange(len(codes))
+    return stratified_subset(codes, RULE_MAX_SAMPLES, _generator(random_state), min_per_class=2)
 
 
-def clearly_apart(a: float, b: float, n_scored: int) -> bool:
-    """Whether accuracies a and b, each measured on the same n_scored samples, differ by more than
-    UNDECIDED_STANDARD_ERRORS standard errors of their difference (binomial, taken as independent)."""
-    standard_error = math.sqrt((a * (1 - a) + b * (1 - b)) / n_scored)
-    return abs(a - b) > UNDECIDED_STANDARD_ERRORS * standard_error
+def pooled_images(images: np.ndarray) -> np.ndarray:
+    """(n, h, w) images average-pooled over whole blocks to at most RULE_MAX_SIDE pixels a side, then each
+    z-scored (the per-sample normalisation the encoders see); float64."""
+    n, h, w = images.shape
+    fh, fw = math.ceil(h / RULE_MAX_SIDE), math.ceil(w / RULE_MAX_SIDE)
+    hp, wp = h // fh, w // fw
+    x = np.asarray(images[:, : hp * fh, : wp * fw], dtype=np.float64)
+    x = x.reshape(n, hp, fh, wp, fw).mean(axis=(2, 4)).reshape(n, -1)
+    x = x - x.mean(axis=1, keepdims=True)
+    std = x.std(axis=1, keepdims=True)
+    return (x / np.where(std > 0, std, 1.0)).reshape(n, hp, wp)
 
 
-def _trial_scores(est, candidates, parts, epochs: int) -> dict:
-    """1-NN accuracy on the score part of each candidate encoder trained `epochs` epochs on the fit part."""
-    from sklearn.base import clone
-
-    X_fit, y_fit, X_score, y_score = parts
-    scores = {}
-    for kind in candidates:
-        trial = clone(est).set_params(encoder=kind, epochs=epochs, validation_fraction=0.0, checkpoint_dir=None,
-                                      verbose=0)
-        trial.fit(X_fit, y_fit)
-        Z_fit, Z_score = trial.transform(X_fit), trial.transform(X_score)
-        if not (np.isfinite(Z_fit).all() and np.isfinite(Z_score).all()):  # the trial diverged
-            raise NonFiniteLossError(_non_finite_message({}, None))
-        scores[kind] = knn_accuracy(Z_fit, y_fit, Z_score, y_score)
-    return scores
+def tile_power_spectrum(images: np.ndarray) -> np.ndarray:
+    """(n, TILE**2 - 1) log power spectrum of the TILE x TILE tiles of each image (each tile's own mean
+    removed), averaged over all whole, non-overlapping tiles: local texture, whatever its place (moving an
+    image by whole tiles leaves it unchanged). The tiles step by their size, as the conv encoder's strided
+    blocks do; on tuning seeds that matched its outcomes where overlapping tiles did not (docs/defaults.md).
+    The zero frequency is left out."""
+    n, h, w = images.shape
+    th, tw = h // TILE, w // TILE
+    tiles = images[:, : th * TILE, : tw * TILE].reshape(n, th, TILE, tw, TILE).transpose(0, 1, 3, 2, 4)
+    power = (np.abs(np.fft.fft2(tiles - tiles.mean(axis=(3, 4), keepdims=True))) ** 2).mean(axis=(1, 2))
+    return np.log(power.reshape(n, -1)[:, 1:] + 1e-12)
 
 
-def select_encoder(est, X, codes: np.ndarray) -> tuple[str, dict]:
-    """The encoder "auto" resolves to for (X, codes), and each candidate's selection score (None when
-    there was nothing to compare)."""
-    from sklearn.utils import check_random_state
+def local_features(images: np.ndarray) -> np.ndarray:
+    """Tile power spectrum and intensity quantiles of z-scored images, each column standardised over the
+    sample so both parts weigh alike in a Euclidean 1-NN."""
+    n = len(images)
+    quantiles = np.quantile(images.reshape(n, -1), np.linspace(0.02, 0.98, N_QUANTILES), axis=1).T
+    F = np.hstack([tile_power_spectrum(images), quantiles])
+    F = F - F.mean(axis=0)
+    std = F.std(axis=0)
+    return F / np.where(std > 0, std, 1.0)
 
-    candidates = candidate_encoders(X, est.symmetric, est.pca_components)
+
+def rule_scores(images: np.ndarray, codes: np.ndarray) -> dict:
+    """Leave-one-out 1-NN accuracy of pixels and of local features, the standard error of their difference
+    (binomial, taken as independent: conservative for two scores of the same samples) and the number of
+    scored samples (those with a classmate). Raises ValueError when no class has two samples."""
+    pooled = pooled_images(images)
+    pixel = precision_at_1(pooled.reshape(len(pooled), -1).astype(np.float32), codes)
+    local = precision_at_1(local_features(pooled), codes)
+    _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    n = int(np.sum(counts[inverse] > 1))
+    standard_error = math.sqrt((pixel * (1 - pixel) + local * (1 - local)) / n)
+    return {"pixel_1nn": pixel, "local_1nn": local, "standard_error": standard_error, "n_samples": float(n)}
+
+
+def prefers_conv(scores: dict) -> bool:
+    """Whether the local score beats the pixel score clearly (MIN_GAIN and CLEAR_STANDARD_ERRORS)."""
+    gain = scores["local_1nn"] - scores["pixel_1nn"]
+    return gain >= MIN_GAIN and gain > CLEAR_STANDARD_ERRORS * scores["standard_error"]
+
+
+def select_encoder(X, codes, legacy_codes=None, /, *, symmetric="auto", pca_components=None,
+                   random_state=None) -> tuple[str, dict]:
+    """The encoder "auto" resolves to for training samples X with integer class codes, and each
+    candidate's score (the estimator's `encoder_selection_`): "mlp" the pixels' leave-one-out 1-NN
+    accuracy, "conv" the local features'; None where nothing was measured. Only the rule's
+    subsample of X is read (memory maps and lazy inputs included).
+
+    `select_encoder(est, X, codes)` (an estimator first) is the older call, kept until the estimator
+    passes its settings as keywords; it reads symmetric, pca_components and random_state off `est`."""
+    if legacy_codes is not None:
+        est = X
+        return select_encoder(codes, legacy_codes, symmetric=est.symmetric, pca_components=est.pca_components,
+                              random_state=est.random_state)
+    codes = np.asarray(codes)
+    candidates = candidate_encoders(X, symmetric, pca_components)
     if len(candidates) == 1:
         return candidates[0], {candidates[0]: None}
-    seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
-    fit_idx, score_idx = selection_split(codes, np.random.default_rng(seed))
-    if len(score_idx) == 0:  # every class is a singleton: nothing to score on
-        return candidates[0], {k: None for k in candidates}
-    parts = (X[fit_idx], codes[fit_idx], X[score_idx], codes[score_idx])
+    keep = rule_subsample(codes, random_state)
+    if np.unique(codes[keep], return_counts=True)[1].max() < 2:  # every class a singleton: nothing to score
+        return "mlp", dict.fromkeys(candidates)
+    scores = rule_scores(take_rows(X, keep, PageReleaser(X)), codes[keep])
+    kind = "conv" if prefers_conv(scores) else "mlp"
+    return kind, {"mlp": scores["pixel_1nn"], "conv": scores["local_1nn"]}
 
-    short_epochs = max(1, math.ceil(est.epochs * SELECTION_EPOCH_SHARE))
-    scores = _trial_scores(est, candidates, parts, short_epochs)
-    rounds = 1
-    # Perfect short scores leave nothing for longer trials to separate (the simple simulated sets).
-    settled = clearly_apart(*scores.values(), n_scored=len(score_idx)) or min(scores.values()) == 1.0
-    if short_epochs < est.epochs and not settled:
-        full = _trial_scores(est, candidates, parts, est.epochs)
-        scores = {k: (scores[k] + full[k]) / 2 for k in candidates}
-        rounds = 2
-    # Ties go to the first candidate, the cheaper MLP.
-    best = max(candidates, key=lambda k: (scores[k], -candidates.index(k)))
-    if est.verbose:
-        from norank import distributed
 
-        if distributed.is_main_process():
-            shown = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
-            how = "short trials" if rounds == 1 else "mean of short and full-length trials"
-            print(f"norank encoder='auto': 1-NN accuracy on the selection split ({how}): {shown}; training {best}")
-    return best, scores
+def describe(kind: str, selection: dict) -> str:
+    """One line for verbose output: what the rule measured (select_encoder's scores) and what it chose."""
+    if selection.get("conv") is None:
+        return f"norank encoder='auto': {kind} (no choice for this input)"
+    return (f"norank encoder='auto': leave-one-out 1-NN of the training images' pixels {selection['mlp']:.3f}, "
+            f"of local features {selection['conv']:.3f}; training {kind}")
+
+
+def _generator(random_state) -> np.random.Generator:
+    """A numpy Generator from None, an int, a RandomState (one draw from it) or a Generator."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(int(random_state.randint(np.iinfo(np.int32).max)))
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return np.random.default_rng(int(random_state))
+    raise TypeError(f"random_state must be None, an int, a RandomState or a Generator; got {random_state!r}.")
