@@ -261,7 +261,8 @@ def read_preprocessing(raw, params: dict, fitted: dict, normalizations: tuple, m
     _want(state["n_features_"] == (width if k is None else k) and _is_int(state["n_features_"]),
           f"preprocessing.n_features_ {state['n_features_']!r} disagrees with the input shape and components")
     floats = ("F32", "F64")  # statistics were float32 before they were kept in float64
-    arrays = {"mean_": (floats, (state["n_features_"],)), "scale_": (floats, (state["n_features_"],))}
+    arrays: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
+        "mean_": (floats, (state["n_features_"],)), "scale_": (floats, (state["n_features_"],))}
     if k is not None:
         _want(k <= width, f"preprocessing.n_components {k} exceeds the {width} features")
         arrays.update(pca_mean_=(floats, (width,)), pca_components_=(("F32",), (width, k)))
