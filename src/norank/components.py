@@ -56,12 +56,11 @@ def seed_of(random_state) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def plan_training(p: dict, X, classes: np.ndarray, codes: np.ndarray, lazy: bool, kind: str,
+def plan_training(p: dict, X, classes: np.ndarray, codes: np.ndarray, lazy: bool, kind: str, seed: int,
                   selection: dict | None = None) -> Plan:
     """The parts of one fit of the encoder `kind` on (X, codes) under parameters `p`; `classes` are the
     label values behind the codes (ranks of a torchrun fit must agree on them)."""
     device = resolve_device(p["device"])
-    seed = seed_of(p["random_state"])
     train_idx, val_idx = validation_split(codes, p["validation_fraction"], seed)
     pre = TensorPreprocessor(p["normalization"], p["symmetric"], p["fisher_z"], n_components=p["pca_components"])
     pre.fit(Rows(X, train_idx) if lazy or len(val_idx) else X)

@@ -237,18 +237,22 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     # -- fitting -------------------------------------------------------------------------------------
     def fit(self, X, y):
         """Train the encoder on samples X (n, d1, ..., dk) with class labels y; returns self."""
-        from norank.components import plan_training, warn_if_collapsed
+        from norank.components import plan_training, seed_of, warn_if_collapsed
         from norank.training import fit_encoder
 
         self._check_params()
         X, lazy = check_X(X)
         classes, codes, _ = check_labels(y, len(X))
+        seed = seed_of(self.random_state)  # drawn once: every random choice of this fit derives from it
         kind, selection = self.encoder, {}
         if kind == "auto":
-            from norank.selection import select_encoder
+            from norank.selection import describe, select_encoder
 
-            kind, selection = select_encoder(self, X, codes)
-        plan = plan_training(self.get_params(), X, classes, codes, lazy, kind, selection)
+            kind, selection = select_encoder(X, codes, symmetric=self.symmetric, pca_components=self.pca_components,
+                                             random_state=seed)
+            if self.verbose:
+                print(describe(kind, selection))
+        plan = plan_training(self.get_params(), X, classes, codes, lazy, kind, seed, selection)
         result = fit_encoder(X, **plan.kwargs)
         warn_if_collapsed(result.history)
         self.encoder_kind_ = kind

@@ -119,19 +119,11 @@ def prefers_conv(scores: dict) -> bool:
     return gain >= MIN_GAIN and gain > CLEAR_STANDARD_ERRORS * scores["standard_error"]
 
 
-def select_encoder(X, codes, legacy_codes=None, /, *, symmetric="auto", pca_components=None,
-                   random_state=None) -> tuple[str, dict]:
+def select_encoder(X, codes, *, symmetric="auto", pca_components=None, random_state=None) -> tuple[str, dict]:
     """The encoder "auto" resolves to for training samples X with integer class codes, and each
     candidate's score (the estimator's `encoder_selection_`): "mlp" the pixels' leave-one-out 1-NN
     accuracy, "conv" the local features'; None where nothing was measured. Only the rule's
-    subsample of X is read (memory maps and lazy inputs included).
-
-    `select_encoder(est, X, codes)` (an estimator first) is the older call, kept until the estimator
-    passes its settings as keywords; it reads symmetric, pca_components and random_state off `est`."""
-    if legacy_codes is not None:
-        est = X
-        return select_encoder(codes, legacy_codes, symmetric=est.symmetric, pca_components=est.pca_components,
-                              random_state=est.random_state)
+    subsample of X is read (memory maps and lazy inputs included)."""
     codes = np.asarray(codes)
     candidates = candidate_encoders(X, symmetric, pca_components)
     if len(candidates) == 1:

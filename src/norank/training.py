@@ -263,4 +263,3 @@ def non_finite_message(terms: dict, epoch) -> str:
         "normalization='sample' or 'feature')."
     )
 
-_non_finite_message = non_finite_message  # TODO(lead): remove once selection.py no longer imports it
