@@ -38,20 +38,28 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Widths of the hidden ReLU layers of the MLP.
     encoder : {"auto", "mlp", "conv", "transformer"}, default="auto"
         "auto" uses the MLP, except for 2-D images (n, H, W), at least 16 pixels a side, that are not
-        symmetric matrices: there it trains the MLP and the conv encoder, for a third of the epochs, on
-        75 % of a training subsample (at most 4000 samples) and scores each by 1-NN accuracy on the other
-        25 %; when the two are within two standard errors, both train again for every epoch and the mean
-        score decides (ties: the MLP). The winner is trained on all of X (`encoder_kind_`,
-        `encoder_selection_`). "conv" needs 2-D images; "transformer" tokenises image rows (or feature
-        patches).
+        symmetric matrices: there it decides before training, without trial fits, from the training images
+        themselves (norank.selection): when a bag of local features (tile power spectra, intensity
+        quantiles) classifies a subsample clearly better by leave-one-out 1-NN than the pixels do, the
+        data needs translation invariance and the conv encoder is trained; otherwise the MLP
+        (`encoder_kind_`, `encoder_selection_` holds both scores). "conv" needs 2-D images; "transformer"
+        tokenises image rows (or feature patches).
     dropout : float, default=0.0
     layer_norm : bool, default=False
         LayerNorm after each hidden linear layer.
     projection_head : bool, default=False
         Train the loss on g(f(x)) with a small head g; embeddings are f(x).
-    loss : {"triplet", "proxy_anchor"}, default="triplet"
-        "proxy_anchor" (Kim et al. 2020) replaces mined triplets by one learnt proxy per class; it scales
-        to many classes.
+    loss : str or callable, default="triplet"
+        A name in `norank.losses.LOSSES` — "triplet" (mined with `mining`, margin `margin`),
+        "supcon", "multi_similarity", "prototypical", "proxy_anchor", "arcface" — or any callable
+        ``(embeddings, labels) -> scalar tensor`` such as a pytorch-metric-learning loss instance; a loss
+        with parameters (proxies, class weights) has them trained too, on a copy (`objective_`). For many
+        classes, triplet or supcon: at 10k classes the per-class losses (proxy_anchor, arcface) cost 5-6x
+        more per epoch and scored lower (`benchmarks/bench_losses.py`). A model trained with a loss object
+        can be pickled but not `save`d (named losses only).
+    miner : callable or None, default=None
+        ``miner(embeddings, labels) -> indices tuple`` passed to the loss (pytorch-metric-learning's
+        convention); None lets the loss mine (triplet) or use every pair.
     margin : float, default=2.0
         Triplet margin α, in units of `distance`. Euclidean distances on the unit sphere lie in [0, 2],
         so the default margin is never met: every mined triplet keeps pulling its class together and
@@ -87,8 +95,9 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         classes than batch_size // samples_per_class, so batches keep their size.
     class_sampling : {"uniform", "sqrt", "proportional"}, default="uniform"
         How batch classes are drawn; "uniform" over-samples rare classes (imbalance-aware).
-    normalization : {"sample", "feature", "none"}, default="sample"
-        Per-sample z-score ("patient-wise"), per-feature standardisation, or none.
+    normalization : {"sample", "feature", "tangent", "none"}, default="sample"
+        Per-sample z-score ("patient-wise"), per-feature standardisation, the tangent space of SPD
+        matrices (connectomes) at a training-fitted reference mean (norank.tangent), or none.
     symmetric : bool or "auto", default="auto"
         Use the strict upper triangle of symmetric (n, R, R) matrices.
     fisher_z : bool, default=False
@@ -106,6 +115,9 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         nearest training sample (at most 2000 of them) in the embedding, and the best epoch's weights are kept.
     n_iter_no_change : int, default=10
         Epochs without validation improvement before stopping (with `validation_fraction` > 0).
+    callbacks : list of callables or None, default=None
+        Each ``f(epoch, logs) -> bool | None`` is called after every epoch with that epoch's loss terms and
+        diagnostics; returning True stops training. Not saved with the model.
     checkpoint_dir : str or None, default=None
         Save a checkpoint each epoch and resume from it when `fit` is run again with the same settings.
     device : {"auto", "cpu", "cuda"}, default="auto"
