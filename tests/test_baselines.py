@@ -68,10 +68,11 @@ def fitted(data):
 
 
 def test_registry_names_and_groups():
-    assert list(BASELINES) == NAMES
-    assert sorted(SUPERVISED) == ["lda", "nca", "transformer", "umap_supervised"]
-    assert sorted(UNSUPERVISED + SUPERVISED) == sorted(NAMES) and not set(UNSUPERVISED) & set(SUPERVISED)
-    for name in NAMES:
+    spd = ["tangent_logistic", "tangent_svc"]  # SPD matrices only: tested in test_connectome_baselines.py
+    assert list(BASELINES) == NAMES + spd
+    assert sorted(SUPERVISED) == ["lda", "nca", "tangent_logistic", "tangent_svc", "transformer", "umap_supervised"]
+    assert sorted(UNSUPERVISED + SUPERVISED) == sorted(NAMES + spd) and not set(UNSUPERVISED) & set(SUPERVISED)
+    for name in NAMES + spd:
         model = make_baseline(name)
         assert model.name == name and model.supervised == (name in SUPERVISED)
 

@@ -142,11 +142,13 @@ def build_encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_d
     """The encoder named `kind` for rows of `n_features` features from samples of `input_shape`,
     initialised from `generator` (a fixed seed when None) without drawing from the global RNG."""
     with torch.device("meta"):
-        encoder = _encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout, layer_norm)
+        encoder = construct_encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout, layer_norm)
     return initialise(encoder, generator, device)
 
 
-def _encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout, layer_norm):
+def construct_encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout, layer_norm):
+    """The encoder module named `kind`, uninitialised beyond torch's defaults, on torch's current default
+    device: under ``torch.device("meta")`` it costs no memory (how `load` checks a saved layout first)."""
     if kind == "mlp":
         return MLPEncoder(n_features, hidden_layer_sizes, embedding_dim, dropout, layer_norm)
     if kind == "conv":

@@ -269,7 +269,7 @@ def _meta_modules(params: dict, fitted: dict, n_features: int, n_tensors: int) -
     import torch
 
     from norank.encoders import ProjectionHead
-    from norank.encoders import _encoder as encoder_layout  # the encoder's modules, left uninitialised
+    from norank.encoders import construct_encoder as encoder_layout  # the modules, left uninitialised
 
     # Each MLP layer stores two tensors: refuse a layer count the file cannot hold before laying them out.
     _want(fitted["encoder_kind_"] == "transformer" or 2 * len(params["hidden_layer_sizes"]) < n_tensors,
