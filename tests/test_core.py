@@ -164,3 +164,17 @@ def test_early_stopping_scores_one_validation_sample_per_class_and_keeps_the_bes
     assert scores == est.history_["val_knn_accuracy"] and len(scores) == est.n_epochs_
     best = int(np.argmax(scores))
     assert est.n_epochs_ <= 20 and (est.n_epochs_ == 20 or est.n_epochs_ - 1 - best == 2)
+
+
+def test_the_signature_and_the_parameter_table_agree():
+    """One table (norank.params) is what fit checks, the CLI offers and load validates: the estimator's
+    keywords and their defaults must be exactly its entries."""
+    import inspect
+
+    from norank.params import PARAMETERS, check_params
+
+    signature = inspect.signature(NoRankEmbedder).parameters
+    assert list(signature) == list(PARAMETERS)
+    for name, param in PARAMETERS.items():
+        assert signature[name].default == param.default, name
+    check_params(NoRankEmbedder().get_params())  # the defaults pass their own constraints

@@ -153,85 +153,20 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def __init__(
         self,
         *,
-        embedding_dim=64,
-        hidden_layer_sizes=(512,),
-        encoder="auto",
-        dropout=0.0,
-        layer_norm=False,
-        projection_head=False,
-        loss="triplet",
-        miner=None,
-        margin=2.0,
-        distance="euclidean",
-        mining="semihard",
-        diversity_weight=0.0,
-        uniformity_weight=0.0,
-        uniformity_t=2.0,
-        local_weight=0.0,
-        global_weight=0.0,
-        local_neighbors=5,
-        optimizer="adam",
-        learning_rate=0.001,
-        momentum=0.9,
-        weight_decay=0.0,
-        schedule="cosine",
-        schedule_tau=100.0,
-        schedule_kappa=0.75,
-        epochs=30,
-        batch_size=128,
-        samples_per_class=4,
-        class_sampling="uniform",
-        normalization="sample",
-        symmetric="auto",
-        fisher_z=False,
-        pca_components=None,
-        validation_fraction=0.0,
-        n_iter_no_change=10,
-        callbacks=None,
-        checkpoint_dir=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
+        embedding_dim=64, hidden_layer_sizes=(512,), encoder="auto", dropout=0.0, layer_norm=False,
+        projection_head=False, loss="triplet", miner=None, margin=2.0, distance="euclidean", mining="semihard",
+        diversity_weight=0.0, uniformity_weight=0.0, uniformity_t=2.0, local_weight=0.0, global_weight=0.0,
+        local_neighbors=5, optimizer="adam", learning_rate=0.001, momentum=0.9, weight_decay=0.0, schedule="cosine",
+        schedule_tau=100.0, schedule_kappa=0.75, epochs=30, batch_size=128, samples_per_class=4,
+        class_sampling="uniform", normalization="sample", symmetric="auto", fisher_z=False, pca_components=None,
+        validation_fraction=0.0, n_iter_no_change=10, callbacks=None, checkpoint_dir=None, device="auto",
+        random_state=None, verbose=0,
     ):
-        self.embedding_dim = embedding_dim
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.encoder = encoder
-        self.dropout = dropout
-        self.layer_norm = layer_norm
-        self.projection_head = projection_head
-        self.loss = loss
-        self.miner = miner
-        self.margin = margin
-        self.distance = distance
-        self.mining = mining
-        self.diversity_weight = diversity_weight
-        self.uniformity_weight = uniformity_weight
-        self.uniformity_t = uniformity_t
-        self.local_weight = local_weight
-        self.global_weight = global_weight
-        self.local_neighbors = local_neighbors
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.schedule_tau = schedule_tau
-        self.schedule_kappa = schedule_kappa
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.samples_per_class = samples_per_class
-        self.class_sampling = class_sampling
-        self.normalization = normalization
-        self.symmetric = symmetric
-        self.fisher_z = fisher_z
-        self.pca_components = pca_components
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.callbacks = callbacks
-        self.checkpoint_dir = checkpoint_dir
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        # Every keyword stored as given, nothing else (scikit-learn's contract); checked at fit.
+        given = dict(locals())
+        del given["self"]
+        for name, value in given.items():
+            setattr(self, name, value)
 
     # -- scikit-learn plumbing -----------------------------------------------------------------------
     def __sklearn_tags__(self):

@@ -26,6 +26,13 @@ def _registry(spec: str) -> Callable[[], tuple]:
     return lambda: tuple(getattr(importlib.import_module(module), attr))
 
 
+def _read(text: str, cast: Callable[[str], Any], what: str):
+    try:
+        return cast(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not {what}.") from None
+
+
 class Constraint:
     """What one parameter accepts: `check` raises one clear error, `parse` reads CLI text."""
 
@@ -83,10 +90,7 @@ class Integer(Constraint):
             raise ValueError(f"{name}={value!r} must be an integer{bound}.")
 
     def parse(self, text):
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not an integer.") from None
+        return _read(text, int, "an integer")
 
     def describe(self):
         return f"int >= {self.low}" if self.high is None else f"int in [{self.low}, {self.high}]"
@@ -112,10 +116,7 @@ class Real(Constraint):
             raise ValueError(f"{name}={value!r} must be a finite number in {self.interval()}{self.note}.")
 
     def parse(self, text):
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number.") from None
+        return _read(text, float, "a number")
 
     def describe(self):
         return f"float in {self.interval()}"
@@ -186,12 +187,7 @@ class Anything(Constraint):
             raise self.error(f"{name}={value!r} must be {self.what}.")
 
     def parse(self, text):
-        if text.lower() in ("none", "null"):
-            return None
-        try:
-            return self.reader(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not {self.what}.") from None
+        return None if text.lower() in ("none", "null") else _read(text, self.reader, self.what)
 
     def describe(self):
         return self.what

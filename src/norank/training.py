@@ -157,27 +157,31 @@ def fit_encoder(
     seed_dropout(model, generator)
     objective = objective.to(device)
     run = Run(model, objective, _optimizer(optimizer, model, objective), generator)
-    callbacks = as_callbacks(callbacks)
+    step = _Step(model, objective, run.optimizer, schedule or (lambda s, n: 1.0), epochs * len(sampler))
+    _train(run, step, sampler, features, labels_t, epochs, as_callbacks(callbacks))
+    return TrainResult(encoder, head, objective, run.history)
+
+
+def _train(run: Run, step, sampler, features: Features, labels_t, epochs: int, callbacks: list) -> None:
+    """The epoch loop: every callback sees every epoch's logs; any of them (on rank 0) can stop it."""
     for cb in callbacks:
         cb.on_train_begin(run)
-    step = _Step(model, objective, run.optimizer, schedule or (lambda s, n: 1.0), epochs * len(sampler))
     while run.state["epoch"] < epochs and not run.stop_requested:
         epoch = run.state["epoch"]
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)
-        model.train()
+        run.model.train()
         logs = _run_epoch(step, sampler, features, labels_t, run)
         for key, value in logs.items():
             run.history.setdefault(key, []).append(value)
         run.state["epoch"] += 1
-        stop = [bool(cb(epoch, logs)) for cb in callbacks]  # every callback sees every epoch
-        run.stop_requested = distributed.broadcast_flag(any(stop), device)
+        stop = [bool(cb(epoch, logs)) for cb in callbacks]
+        run.stop_requested = distributed.broadcast_flag(any(stop), labels_t.device)
     # A finite loss is checked at every step; the weights left by the last step are checked here.
     _check_parameters(run, run.history, run.state["epoch"] - 1)
     for cb in callbacks:
         cb.on_train_end(run)
-    model.eval()
-    return TrainResult(encoder, head, objective, run.history)
+    run.model.eval()
 
 
 def _optimizer(factory, model, objective) -> torch.optim.Optimizer:
