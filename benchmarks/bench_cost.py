@@ -50,26 +50,29 @@ def small_set_ratio(name: str) -> dict:
     X, y = _training_part(name)
     NoRankEmbedder(random_state=0, epochs=1).fit(X, y)  # warm imports and kernels
     ours = _cpu(lambda: NoRankEmbedder(random_state=0).fit(X, y))
-    peer = statistics.median(_cpu(lambda: pml_loop(X, y, loss=loss)) for loss in PML_LOSSES)
+    peer = statistics.median(_cpu(lambda loss=loss: pml_loop(X, y, loss=loss)) for loss in PML_LOSSES)
     return figure(f"{name}: default fit vs PML loop", ours, "CPU s", "PML loop (median of 4 losses)", peer,
                   target=1 / 1.5)
+
+
+def _large_data(n: int, folder: Path | None):
+    """(X, y): n × 784 rows of 1000 classes, in memory or (with a folder) as a memory-mapped .npy file."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 1000, n)
+    X = (rng.normal(size=(n, 784)) + 0.05 * (y[:, None] % 7)).astype(np.float32)
+    if folder is None:
+        return X, y
+    np.save(folder / "x.npy", X)
+    return np.load(folder / "x.npy", mmap_mode="r"), y
 
 
 def large_n_ratio(n: int, memmap: bool) -> dict:
     from norank import NoRankEmbedder
 
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 1000, n)
-    X = (rng.normal(size=(n, 784)) + 0.05 * (y[:, None] % 7)).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
-        if memmap:
-            path = Path(tmp) / "x.npy"
-            np.save(path, X)
-            del X
-            X = np.load(path, mmap_mode="r")
+        X, y = _large_data(n, Path(tmp) if memmap else None)
         ours = 2 * n / _cpu(lambda: NoRankEmbedder(**LARGE_PARAMS).fit(X, y))
         peer = 2 * n / _cpu(lambda: plain_triplet_loop(X, y))
-        del X
     kind = "memory map" if memmap else "in memory"
     return figure(f"{n // 1000}k x 784 {kind}: throughput", ours, "samples/CPU s", "plain torch loop", peer,
                   target=0.8, higher_is_better=True)
