@@ -7,6 +7,7 @@ returning float32 rows. Errors name the problem and the fix, and the caller's ar
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import numpy as np
@@ -62,6 +63,17 @@ def seed_of(random_state) -> int:
             f"random_state must be an int, got {type(random_state).__name__}; pass an integer seed."
         )
     return int(random_state)
+
+
+def store_params(estimator, given: dict) -> None:
+    """Store each keyword of the estimator's `__init__` as given, and nothing else (scikit-learn's contract).
+
+    Called as `store_params(self, locals())` at the top of `__init__`: the signature is the one list of the
+    parameters, so none can be forgotten or stored under another name; checks wait for `fit`.
+    """
+    for name in inspect.signature(type(estimator).__init__).parameters:
+        if name != "self":
+            setattr(estimator, name, given[name])
 
 
 class Baseline(TransformerMixin, BaseEstimator):

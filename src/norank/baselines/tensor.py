@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from norank.baselines._base import Baseline, check_int, seed_of
+from norank.baselines._base import Baseline, check_int, seed_of, store_params
 
 _TOL = 1e-6
 
@@ -57,7 +57,38 @@ def khatri_rao(matrices) -> np.ndarray:
 
 
 class _Decomposition(Baseline):
-    """Shared fit: decompose, then store the projector P with A_new = X_new.reshape(n, -1) @ P."""
+    """What CP and Tucker share: their parameters and name, the tensorly call, and the projector P with
+    A_new = X_new.reshape(n, -1) @ P."""
+
+    prefix = "decomposition"  # the name is f"{prefix}_r{rank}"
+
+    def __init__(self, rank=10, n_iter_max=100, tol=_TOL, init="svd", random_state=0):
+        store_params(self, locals())
+
+    @property
+    def name(self):
+        return f"{self.prefix}_r{self.rank}"
+
+    def _decompose(self, decomposition, X, rank):
+        """(weights or core, float64 factors) of a tensorly `decomposition` with this baseline's settings."""
+        if self.init not in ("svd", "random"):
+            raise ValueError(f"init={self.init!r} is not supported; use 'svd' or 'random'.")
+        first, factors = decomposition(
+            X,
+            rank,
+            n_iter_max=check_int(self.n_iter_max, "n_iter_max"),
+            init=self.init,
+            svd=gram_svd,
+            tol=self.tol,
+            random_state=seed_of(self.random_state),
+        )
+        return first, [np.asarray(f, dtype=np.float64) for f in factors]
+
+    def _set_loadings(self, loadings, n_components):
+        """Keep the loadings L (a sample is its embedding · L) and their pseudo-inverse, the projector."""
+        self.loadings_ = loadings
+        self.projector_ = np.linalg.pinv(loadings)
+        self.n_components_ = n_components
 
     def _transform(self, X):
         return X.reshape(len(X), -1) @ self.projector_
@@ -93,38 +124,16 @@ class CPBaseline(_Decomposition):
     projector_ : (d1·…·dk, rank) array, pinv(loadings_).
     """
 
-    def __init__(self, rank=10, n_iter_max=100, tol=_TOL, init="svd", random_state=0):
-        self.rank = rank
-        self.n_iter_max = n_iter_max
-        self.tol = tol
-        self.init = init
-        self.random_state = random_state
-
-    @property
-    def name(self):
-        return f"cp_r{self.rank}"
+    prefix = "cp"
 
     def _fit(self, X, y):
         from tensorly.decomposition import parafac
 
         rank = check_int(self.rank, "rank")
-        if self.init not in ("svd", "random"):
-            raise ValueError(f"init={self.init!r} is not supported; use 'svd' or 'random'.")
-        weights, factors = parafac(
-            X,
-            rank,
-            n_iter_max=check_int(self.n_iter_max, "n_iter_max"),
-            init=self.init,
-            svd=gram_svd,
-            tol=self.tol,
-            random_state=seed_of(self.random_state),
-        )
-        factors = [np.asarray(f, dtype=np.float64) for f in factors]
+        weights, factors = self._decompose(parafac, X, rank)
         self.sample_factor_ = factors[0] * np.asarray(weights, dtype=np.float64)[None, :]
         self.factors_ = factors[1:]
-        self.loadings_ = khatri_rao(self.factors_).T  # (rank, d1·…·dk)
-        self.projector_ = np.linalg.pinv(self.loadings_)
-        self.n_components_ = rank
+        self._set_loadings(khatri_rao(self.factors_).T, rank)  # (rank, d1·…·dk)
 
 
 class TuckerBaseline(_Decomposition):
@@ -149,44 +158,21 @@ class TuckerBaseline(_Decomposition):
     projector_ : (d1·…·dk, r_0) array, pinv(loadings_).
     """
 
-    def __init__(self, rank=10, n_iter_max=100, tol=_TOL, init="svd", random_state=0):
-        self.rank = rank
-        self.n_iter_max = n_iter_max
-        self.tol = tol
-        self.init = init
-        self.random_state = random_state
-
-    @property
-    def name(self):
-        return f"tucker_r{self.rank}"
+    prefix = "tucker"
 
     def _fit(self, X, y):
         from tensorly.decomposition import tucker
 
-        rank = check_int(self.rank, "rank")
-        if self.init not in ("svd", "random"):
-            raise ValueError(f"init={self.init!r} is not supported; use 'svd' or 'random'.")
-        self.ranks_ = tuple(min(rank, s) for s in X.shape)
-        core, factors = tucker(
-            X,
-            list(self.ranks_),
-            n_iter_max=check_int(self.n_iter_max, "n_iter_max"),
-            init=self.init,
-            svd=gram_svd,
-            tol=self.tol,
-            random_state=seed_of(self.random_state),
-        )
+        self.ranks_ = tuple(min(check_int(self.rank, "rank"), s) for s in X.shape)
+        core, factors = self._decompose(tucker, X, list(self.ranks_))
         self.core_ = np.asarray(core, dtype=np.float64)
-        factors = [np.asarray(f, dtype=np.float64) for f in factors]
         self.sample_factor_ = factors[0]
         self.factors_ = factors[1:]
         # G ×_2 B ×_3 C … unfolded along the sample mode is G_(1) · (B ⊗ C ⊗ …)ᵀ.
         loadings = self.core_
         for mode, factor in enumerate(self.factors_, start=1):
             loadings = np.moveaxis(np.tensordot(factor, loadings, axes=(1, mode)), 0, mode)
-        self.loadings_ = loadings.reshape(self.ranks_[0], -1)
-        self.projector_ = np.linalg.pinv(self.loadings_)
-        self.n_components_ = self.ranks_[0]
+        self._set_loadings(loadings.reshape(self.ranks_[0], -1), self.ranks_[0])
 
 
 def as_third_order(X: np.ndarray) -> np.ndarray:
@@ -250,8 +236,7 @@ class TSVDBaseline(Baseline):
     name = "tsvd"
 
     def __init__(self, rank=10, random_state=0):
-        self.rank = rank
-        self.random_state = random_state
+        store_params(self, locals())
 
     def _fit(self, X, y):
         A = as_third_order(X)
