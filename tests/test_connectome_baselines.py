@@ -17,7 +17,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from norank.baselines import BASELINES, SPD_ONLY, SUPERVISED, make_baseline
-from norank.baselines.connectome import C_GRID, FALLBACK_C, TangentLogisticBaseline, TangentSVCBaseline
+from norank.baselines.connectome import (
+    C_GRID,
+    FALLBACK_C,
+    TangentLogisticBaseline,
+    TangentSVCBaseline,
+)
 
 
 def connectomes(n=48, r=5, n_classes=2, seed=0):
