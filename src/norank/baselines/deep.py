@@ -15,7 +15,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from norank.baselines._base import VectorBaseline, check_int, seed_of
+from norank.baselines._base import VectorBaseline, check_int, seed_of, store_params
 from norank.encoders import mlp_layers
 
 
@@ -79,23 +79,9 @@ class VAEBaseline(_TorchBaseline):
 
     name = "vae"
 
-    def __init__(
-        self,
-        latent_dim=10,
-        hidden_layer_sizes=(256,),
-        epochs=30,
-        batch_size=64,
-        learning_rate=1e-3,
-        beta=1.0,
-        random_state=0,
-    ):
-        self.latent_dim = latent_dim
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.beta = beta
-        self.random_state = random_state
+    def __init__(self, latent_dim=10, hidden_layer_sizes=(256,), epochs=30, batch_size=64, learning_rate=1e-3,
+                 beta=1.0, random_state=0):
+        store_params(self, locals())
 
     def _train(self, data, y, generator, seed):
         epochs, batch_size, hidden, latent = self._settings()
@@ -163,29 +149,9 @@ class DECBaseline(_TorchBaseline):
 
     name = "dec"
 
-    def __init__(
-        self,
-        n_clusters=None,
-        latent_dim=10,
-        hidden_layer_sizes=(256,),
-        epochs=20,
-        refine_epochs=20,
-        batch_size=64,
-        learning_rate=1e-3,
-        alpha=1.0,
-        tol=0.001,
-        random_state=0,
-    ):
-        self.n_clusters = n_clusters
-        self.latent_dim = latent_dim
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.epochs = epochs
-        self.refine_epochs = refine_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.alpha = alpha
-        self.tol = tol
-        self.random_state = random_state
+    def __init__(self, n_clusters=None, latent_dim=10, hidden_layer_sizes=(256,), epochs=20, refine_epochs=20,
+                 batch_size=64, learning_rate=1e-3, alpha=1.0, tol=0.001, random_state=0):
+        store_params(self, locals())
 
     def _cluster_count(self, y, n):
         if self.n_clusters is not None:

@@ -27,7 +27,7 @@ from sklearn.manifold import TSNE
 from sklearn.neighbors import KNeighborsRegressor
 from threadpoolctl import threadpool_limits
 
-from norank.baselines._base import VectorBaseline, check_int, seed_of
+from norank.baselines._base import VectorBaseline, check_int, seed_of, store_params
 from norank.baselines.linear import scaled_pca
 
 
@@ -61,11 +61,7 @@ class TSNEBaseline(_ManifoldBase):
     name = "tsne"
 
     def __init__(self, n_components=2, perplexity=30.0, n_neighbors=10, n_pca=50, random_state=0):
-        self.n_components = n_components
-        self.perplexity = perplexity
-        self.n_neighbors = n_neighbors
-        self.n_pca = n_pca
-        self.random_state = random_state
+        store_params(self, locals())
 
     def _fit_rows(self, F, y):
         n_components = check_int(self.n_components, "n_components")
@@ -120,11 +116,7 @@ class UMAPBaseline(_ManifoldBase):
     name = "umap"
 
     def __init__(self, n_components=10, n_neighbors=15, min_dist=0.1, n_pca=50, random_state=0):
-        self.n_components = n_components
-        self.n_neighbors = n_neighbors
-        self.min_dist = min_dist
-        self.n_pca = n_pca
-        self.random_state = random_state
+        store_params(self, locals())
 
     def _fit_rows(self, F, y):
         import umap  # optional dependency (the `experiments` extra); imported only when used
