@@ -25,13 +25,20 @@ def _check_n(n_per_class):
     return int(n_per_class)
 
 
-def _finish(name, images, n, classes, rng, sigma, description):
-    """Add Gaussian noise (per-sample sigma allowed), clip to [0, 1], label by class blocks."""
+def _simulate(name, what, classes, easy, hard_recipe, n_per_class, hard, random_state):
+    """One simulated set: images drawn by the easy or the hard recipe, then Gaussian noise (per-sample sigma
+    allowed), clipped to [0, 1], labelled by class blocks; the hard set is named ``{name}-hard``."""
+    n = _check_n(n_per_class)
+    rng = as_rng(random_state)
+    images, sigma = (hard_recipe if hard else easy)(n, rng)
     sigma = np.asarray(sigma, dtype=np.float32).reshape(-1, 1, 1)
     images = images + sigma * rng.standard_normal(images.shape, dtype=np.float32)
     X = np.clip(images, 0.0, 1.0, dtype=np.float32)
     y = np.repeat(np.arange(len(classes), dtype=np.int64), n)
-    return Dataset(name=name, X=X, y=y, target_names=classes.copy(), meta={}, description=description)
+    kind = "randomised (hard)" if hard else "paper recipe"
+    description = f"Simulated {what}, {kind}, 4 x {n}, 64x64."
+    return Dataset(name=f"{name}-hard" if hard else name, X=X, y=y, target_names=classes.copy(), meta={},
+                   description=description)
 
 
 # ----------------------------------------------------------------------------------------- galaxy
@@ -99,12 +106,7 @@ def make_galaxy(n_per_class=125, hard=False, random_state=42):
     (irregular = U(0, 1) noise). ``hard=True`` randomises pose, size, ellipticity, arm count and pitch,
     profile steepness, brightness and noise level per sample (see docs/datasets.md).
     """
-    n = _check_n(n_per_class)
-    rng = as_rng(random_state)
-    images, sigma = (_galaxy_hard if hard else _galaxy_easy)(n, rng)
-    name = "galaxy-hard" if hard else "galaxy"
-    kind = "randomised (hard)" if hard else "paper recipe"
-    return _finish(name, images, n, GALAXY_CLASSES, rng, sigma, f"Simulated galaxies, {kind}, 4 x {n}, 64x64.")
+    return _simulate("galaxy", "galaxies", GALAXY_CLASSES, _galaxy_easy, _galaxy_hard, n_per_class, hard, random_state)
 
 
 # ---------------------------------------------------------------------------------------- crystal
@@ -171,9 +173,5 @@ def make_crystal(n_per_class=100, hard=False, random_state=42):
     N(0, 0.05) noise. ``hard=True`` randomises lattice spacing, angle, phase, line width, vacancy
     defects, illumination, background and noise level per sample (see docs/datasets.md).
     """
-    n = _check_n(n_per_class)
-    rng = as_rng(random_state)
-    images, sigma = (_crystal_hard if hard else _crystal_easy)(n, rng)
-    name = "crystal-hard" if hard else "crystal"
-    kind = "randomised (hard)" if hard else "paper recipe"
-    return _finish(name, images, n, CRYSTAL_CLASSES, rng, sigma, f"Simulated crystal lattices, {kind}, 4 x {n}, 64x64.")
+    return _simulate("crystal", "crystal lattices", CRYSTAL_CLASSES, _crystal_easy, _crystal_hard, n_per_class, hard,
+                     random_state)
