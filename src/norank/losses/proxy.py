@@ -30,6 +30,8 @@ __all__ = ["ArcFaceLoss", "ProxyAnchorLoss"]
 class _ClassVectors(nn.Module):
     """Shared checks of the losses with one learnable ``embedding_dim`` vector per class."""
 
+    lr_multiplier = 1.0  # class vectors learn at the encoder's rate unless a loss says otherwise
+
     def __init__(self, n_classes, embedding_dim):
         super().__init__()
         self.n_classes = check_positive_int("n_classes", n_classes)
@@ -110,7 +112,6 @@ class ArcFaceLoss(_ClassVectors):
     """
 
     name = "arcface"
-    lr_multiplier = 1.0
 
     def __init__(self, n_classes: int, embedding_dim: int, margin_degrees: float = 28.6, scale: float = 64.0,
                  generator: torch.Generator | None = None):
