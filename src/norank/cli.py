@@ -178,48 +178,56 @@ def _npy_path(out: Path) -> Path:
     return out if out.suffix == ".npy" else out.with_name(out.name + ".npy")
 
 
-@app.command()
-def embed(
-    model_dir: Path = typer.Argument(..., help="A model directory written by `norank fit`."),
-    data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", "-o", help="The .npy file to write the embeddings to (not a directory)."),
-    x_key: Optional[str] = typer.Option(None, help="Key of the samples in the file."),
-    data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies."),
-):
-    """Embed DATA with a saved model and write the (n, embedding_dim) float32 array to --out."""
-    import numpy as np
+def _model_to_npy_command(name: str, doc: str, model_help: str, out_help: str, run):
+    """Register `norank NAME MODEL_DIR DATA --out FILE.npy`, which applies a saved model to DATA.
 
+    `run(model_dir, read)` loads the model, calls `read()` for the samples (so a bad model folder is named
+    before any data is read) and returns the array to save and the report line's start.
+    """
+
+    def command(
+        model_dir: Path = typer.Argument(..., help=model_help),
+        data: str = typer.Argument(..., help=DATA_HELP),
+        out: Path = typer.Option(..., "--out", "-o", help=out_help),
+        x_key: Optional[str] = typer.Option(None, help="Key of the samples in the file."),
+        data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies."),
+    ):
+        import numpy as np
+
+        out = _npy_path(out)
+        result, report = run(model_dir, lambda: _read_data(data, x_key, None, data_dir, mmap=True).X)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, result, allow_pickle=False)
+        typer.echo(f"{report} to {out}")
+
+    command.__doc__ = doc
+    return app.command(name)(command)
+
+
+def _embed(model_dir: Path, read):
     from norank.estimator import NoRankEmbedder
 
-    out = _npy_path(out)
     est = NoRankEmbedder.load(model_dir)
-    ds = _read_data(data, x_key, None, data_dir, mmap=True)
-    Z = est.transform(ds.X)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, Z)
-    typer.echo(f"wrote {Z.shape[0]} × {Z.shape[1]} embeddings to {out}")
+    Z = est.transform(read())
+    return Z, f"wrote {Z.shape[0]} × {Z.shape[1]} embeddings"
 
 
-@app.command()
-def predict(
-    model_dir: Path = typer.Argument(..., help="A model directory written by NoRankClassifier.save."),
-    data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", "-o", help="The .npy file to write the predicted labels to."),
-    x_key: Optional[str] = typer.Option(None, help="Key of the samples in the file."),
-    data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies."),
-):
-    """Predict the class of each sample of DATA with a saved NoRankClassifier; write the labels to --out."""
-    import numpy as np
-
+def _predict(model_dir: Path, read):
     from norank.classifier import NoRankClassifier
 
-    out = _npy_path(out)
     clf = NoRankClassifier.load(model_dir)
-    ds = _read_data(data, x_key, None, data_dir, mmap=True)
-    labels = clf.predict(ds.X)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, labels, allow_pickle=False)
-    typer.echo(f"wrote {len(labels)} predicted labels ({len(clf.classes_)} classes) to {out}")
+    labels = clf.predict(read())
+    return labels, f"wrote {len(labels)} predicted labels ({len(clf.classes_)} classes)"
+
+
+embed = _model_to_npy_command(
+    "embed", "Embed DATA with a saved model and write the (n, embedding_dim) float32 array to --out.",
+    "A model directory written by `norank fit`.", "The .npy file to write the embeddings to (not a directory).",
+    _embed)
+predict = _model_to_npy_command(
+    "predict", "Predict the class of each sample of DATA with a saved NoRankClassifier; write the labels to --out.",
+    "A model directory written by NoRankClassifier.save.", "The .npy file to write the predicted labels to.",
+    _predict)
 
 
 @app.command()
