@@ -65,9 +65,7 @@ def evaluate(Z, y, X=None, k=5, random_state=0, *, sample_size=None):
     Xt = None if X is None else _check_inputs(X, n)
     k = _check_neighbors(k, n, X is not None)
     size = _check_sample_size(sample_size, n_classes)
-    if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))):
-        raise TypeError(f"random_state must be an int or None, got {type(random_state).__name__}.")
-    rng = np.random.default_rng(random_state)
+    rng = np.random.default_rng(_check_random_state(random_state))
     exact = n <= size
 
     out = dict.fromkeys(key for key in KEYS if X is not None or key not in ("trustworthiness", "continuity"))
@@ -78,26 +76,7 @@ def evaluate(Z, y, X=None, k=5, random_state=0, *, sample_size=None):
 
     queries = np.arange(n) if exact else stratified_subset(codes, max(size // 5, size * size // n), rng,
                                                              min_per_class=2)
-    q_codes = codes[queries]
-    weights = counts[q_codes] / np.bincount(q_codes, minlength=n_classes)[q_codes]
-    k_top = int(min(n - 1, max(counts.max() - 1, k)))
-    rows = _scan(Zt, codes, counts, queries, k_top, Xt, k)
-    out["silhouette"] = float(np.sum(weights * rows["silhouette"]) / n)
-
-    intra_pairs = float(np.sum(counts * (counts - 1.0)))
-    inter_pairs = float(np.sum(counts * (n - counts.astype(float))))
-    mean_intra = np.sum(weights * rows["intra"]) / intra_pairs
-    mean_inter = np.sum(weights * rows["inter"]) / inter_pairs
-    out["separation_ratio"] = float(mean_inter / mean_intra) if mean_intra > 0 else float("inf")
-
-    if Xt is not None:
-        scale = 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
-        out["trustworthiness"] = float(1.0 - scale * np.sum(weights * rows["trust_penalty"]))
-        out["continuity"] = float(1.0 - scale * np.sum(weights * rows["cont_penalty"]))
-
-    has_r = counts[q_codes] > 1  # one-sample classes have no retrieval target
-    for key in ("precision_at_1", "r_precision", "map_at_r"):
-        out[key] = float(np.sum((weights * rows[key])[has_r]) / np.sum(weights[has_r]))
+    out.update(_query_scores(Zt, codes, counts, queries, Xt, k))
     return out
 
 
@@ -174,6 +153,13 @@ def _check_neighbors(k, n, with_inputs):
     return int(min(k, n - 1))
 
 
+def _check_random_state(random_state):
+    if random_state is not None and (isinstance(random_state, bool)
+                                     or not isinstance(random_state, (int, np.integer))):
+        raise TypeError(f"random_state must be an int or None, got {type(random_state).__name__}.")
+    return random_state
+
+
 def _check_sample_size(sample_size, n_classes):
     if sample_size is None:
         return AUTO_SAMPLE_SIZE
@@ -228,6 +214,33 @@ def _cluster_agreement(Z, codes, n_classes, sample, random_state):
         km = KMeans(n_clusters=n_classes, n_init=10, random_state=random_state).fit(Z[sample])
         clusters = km.labels_ if len(sample) == len(Z) else km.predict(Z)
     return float(adjusted_rand_score(codes, clusters)), float(normalized_mutual_info_score(codes, clusters))
+
+
+def _query_scores(Zt, codes, counts, queries, Xt, k):
+    """The scores `evaluate` takes from the per-query scan: silhouette, separation ratio, trustworthiness and
+    continuity (with `Xt`) and retrieval, each query weighted by its class's sampling rate (1 when exact)."""
+    n, n_classes = len(codes), len(counts)
+    q_codes = codes[queries]
+    weights = counts[q_codes] / np.bincount(q_codes, minlength=n_classes)[q_codes]
+    k_top = int(min(n - 1, max(counts.max() - 1, k)))
+    rows = _scan(Zt, codes, counts, queries, k_top, Xt, k)
+    out = {"silhouette": float(np.sum(weights * rows["silhouette"]) / n)}
+
+    intra_pairs = float(np.sum(counts * (counts - 1.0)))
+    inter_pairs = float(np.sum(counts * (n - counts.astype(float))))
+    mean_intra = np.sum(weights * rows["intra"]) / intra_pairs
+    mean_inter = np.sum(weights * rows["inter"]) / inter_pairs
+    out["separation_ratio"] = float(mean_inter / mean_intra) if mean_intra > 0 else float("inf")
+
+    if Xt is not None:
+        scale = 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
+        out["trustworthiness"] = float(1.0 - scale * np.sum(weights * rows["trust_penalty"]))
+        out["continuity"] = float(1.0 - scale * np.sum(weights * rows["cont_penalty"]))
+
+    has_r = counts[q_codes] > 1  # one-sample classes have no retrieval target
+    for key in ("precision_at_1", "r_precision", "map_at_r"):
+        out[key] = float(np.sum((weights * rows[key])[has_r]) / np.sum(weights[has_r]))
+    return out
 
 
 def _scan(Zt, codes, counts, queries, k_top, Xt=None, k=0):
