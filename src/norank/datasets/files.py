@@ -147,6 +147,37 @@ def _read_csv(path, y_key):
     return X, y
 
 
+def _checked_path(path, x_key, mmap):
+    """(Path, lower-case suffix) of an existing file of a supported type; options that do not apply are refused."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or Path, got {type(path).__name__}.")
+    path = Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(f"unsupported file type {path.suffix!r} for {path.name}; use one of {', '.join(SUFFIXES)}.")
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    if mmap and suffix != ".npy":
+        raise ValueError(f"mmap=True needs a .npy file, got {suffix}; save X with np.save to memory-map it.")
+    if suffix in (".npy", ".csv") and x_key is not None:
+        raise ValueError(f"x_key is not used for {suffix} files; drop it.")
+    return path, suffix
+
+
+def _read_keyed(path, suffix, x_key, y_key):
+    """(X, raw labels or None, the file's target_names or None) from a .npz / .mat / .h5 file."""
+    store, keys, close = _read_arrays(path, suffix)
+    try:
+        xk = _pick(keys, x_key, X_KEYS, "X", path, required=True)
+        yk = _pick(keys, y_key, Y_KEYS, "y", path, required=False)
+        X = np.asarray(store[xk])  # h5py datasets are read here, before the file closes
+        y_raw = None if yk is None else _text_or_numbers(store[yk])
+        names = _text_or_numbers(store["target_names"]).ravel() if "target_names" in keys else None
+    finally:
+        close()
+    return X, y_raw, names
+
+
 def load_file(path, x_key=None, y_key=None, mmap=False):
     """Load a labelled (or unlabelled) tensor stack from a file.
 
@@ -172,19 +203,7 @@ def load_file(path, x_key=None, y_key=None, mmap=False):
         String (or any non 0..C-1) labels are encoded to 0..C-1; ``target_names`` keeps the
         original values (or the file's ``target_names`` when y indexes it).
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or Path, got {type(path).__name__}.")
-    path = Path(path).expanduser()
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ValueError(f"unsupported file type {path.suffix!r} for {path.name}; use one of {', '.join(SUFFIXES)}.")
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    if mmap and suffix != ".npy":
-        raise ValueError(f"mmap=True needs a .npy file, got {suffix}; save X with np.save to memory-map it.")
-    if suffix in (".npy", ".csv") and x_key is not None:
-        raise ValueError(f"x_key is not used for {suffix} files; drop it.")
-
+    path, suffix = _checked_path(path, x_key, mmap)
     names = None
     if suffix == ".npy":
         if y_key is not None:
@@ -193,16 +212,7 @@ def load_file(path, x_key=None, y_key=None, mmap=False):
     elif suffix == ".csv":
         X, y_raw = _read_csv(path, y_key)
     else:
-        store, keys, close = _read_arrays(path, suffix)
-        try:
-            xk = _pick(keys, x_key, X_KEYS, "X", path, required=True)
-            yk = _pick(keys, y_key, Y_KEYS, "y", path, required=False)
-            X = np.asarray(store[xk])  # h5py datasets are read here, before the file closes
-            y_raw = None if yk is None else _text_or_numbers(store[yk])
-            if "target_names" in keys:
-                names = _text_or_numbers(store["target_names"]).ravel()
-        finally:
-            close()
+        X, y_raw, names = _read_keyed(path, suffix, x_key, y_key)
 
     X = _as_features(X, path)
     if not mmap:
