@@ -97,7 +97,8 @@ class Baseline(TransformerMixin, BaseEstimator):
         self.n_features_in_ = int(np.prod(self.input_shape_))
         return self
 
-    def transform(self, X):
+    def _check_fitted_input(self, X) -> np.ndarray:
+        """X checked as `check_stack` does, for a fitted adapter: its samples must be shaped like the training ones."""
         check_is_fitted(self, "input_shape_")
         X = check_stack(X)
         if tuple(X.shape[1:]) != self.input_shape_:
@@ -105,6 +106,10 @@ class Baseline(TransformerMixin, BaseEstimator):
                 f"X has samples of shape {tuple(X.shape[1:])}, but {self.name!r} was fitted on samples of "
                 f"shape {self.input_shape_}; pass samples shaped like the training data."
             )
+        return X
+
+    def transform(self, X):
+        X = self._check_fitted_input(X)
         Z = np.asarray(self._transform(X), dtype=np.float32)
         return np.ascontiguousarray(Z.reshape(len(X), -1))
 

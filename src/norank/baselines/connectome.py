@@ -27,9 +27,8 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
-from sklearn.utils.validation import check_is_fitted
 
-from norank.baselines._base import Baseline, check_int, check_stack, seed_of
+from norank.baselines._base import Baseline, check_int, seed_of
 from norank.tangent import DEFAULT_METRIC, check_metric, fit_reference, tangent_vectors
 
 # On ABIDE (6216 standardised tangent coordinates, ~490 subjects per inner fold) the inner CV picks 1e-4 to 1
@@ -110,14 +109,7 @@ class _TangentLinear(Baseline):
 
     def _features(self, X) -> np.ndarray:
         """Standardised float64 tangent vectors of X, after the checks `transform` makes."""
-        check_is_fitted(self, "classifier_")
-        X = check_stack(X)
-        if tuple(X.shape[1:]) != self.input_shape_:
-            raise ValueError(
-                f"X has samples of shape {tuple(X.shape[1:])}, but {self.name!r} was fitted on samples of "
-                f"shape {self.input_shape_}; pass samples shaped like the training data."
-            )
-        return self._transform(X)
+        return self._transform(self._check_fitted_input(X))
 
     def predict(self, X) -> np.ndarray:
         """The predicted class label of each sample (labels as given to fit)."""
