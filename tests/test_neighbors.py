@@ -184,3 +184,131 @@ def test_embedding_index_errors_and_copies():
         index.query(np.zeros((2, 5)), 1)
     with pytest.raises(ValueError, match="backend"):
         EmbeddingIndex(Z, backend="gpu")
+
+
+def _stable_smallest(values, k):
+    """Oracle: stable argsort of each row (equal values keep index order), the first k."""
+    ind = np.argsort(values, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(values, ind, 1), ind
+
+
+@pytest.mark.parametrize("n", [2000, 2017])  # a whole number of groups, and a partial last group
+@pytest.mark.parametrize("shift", ["none", "offset", "clamped"])
+def test_smallest_distances_matches_stable_sort(n, shift):
+    import torch
+
+    # Small integers: ties everywhere (group minima, the k-th place); exact in float32.
+    rng = np.random.default_rng(6)
+    p = rng.integers(-3, 12, size=(40, n)).astype(np.float32)
+    p[:5] = 7.0  # whole rows of one value
+    p[5, ::97] = -3.0  # a few minima spread over groups
+    offset = {"none": None, "offset": rng.integers(0, 5, (40, 1)), "clamped": rng.integers(-8, 2, (40, 1))}[shift]
+    f = p if offset is None else np.maximum(p + offset.astype(np.float32), 0)
+    for k in (1, 6, 14, 60):  # up to 14 the rows are wide enough to be screened by group minima; 60 uses topk
+        assert ((k + 1) * nb.GROUP * 4 <= n) == (k <= 14)
+        vals, idx = nb.smallest_distances(torch.from_numpy(p), k, None if offset is None else torch.from_numpy(
+            offset.astype(np.float32)))
+        ref_vals, ref_idx = _stable_smallest(f, k)
+        np.testing.assert_array_equal(idx.numpy(), ref_idx)
+        np.testing.assert_array_equal(vals.numpy(), ref_vals)
+
+
+def test_candidates_hold_the_smallest_values():
+    import torch
+
+    rng = np.random.default_rng(7)
+    p = torch.from_numpy(rng.standard_normal((30, 3001)))
+    p[:, 100:110] = -10.0  # the smallest values all in one group's neighbourhood
+    for m in (1, 5, 11):
+        idx = nb._candidates(p, m)
+        assert idx.shape[1] < p.shape[1] and bool((idx.diff(dim=1) > 0).all())  # screened, ascending
+        inside = p.gather(1, idx)
+        outside = p.clone()
+        outside.scatter_(1, idx, float("inf"))
+        mth = inside.sort(dim=1).values[:, m - 1]
+        assert bool((outside.min(1).values >= mth).all())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_wide_search_matches_brute_force_with_ties(dtype):
+    # Integer grid points: duplicates and equal distances at the k-th place, exact in both dtypes.
+    rng = np.random.default_rng(8)
+    r = rng.integers(0, 4, size=(3001, 3)).astype(dtype)
+    q = rng.integers(0, 4, size=(60, 3)).astype(dtype)
+    for k in (1, 10):
+        ref_dist, ref_ind = _brute(q, r, k)
+        dist, ind = kneighbors(q, r, k, backend="torch")
+        np.testing.assert_array_equal(ind, ref_ind)
+        np.testing.assert_allclose(dist, ref_dist, rtol=1e-6)
+    sub = r[:1500]
+    dist, ind = kneighbors(sub, sub, 5, exclude_self=True, backend="torch", chunk_size=128)
+    np.testing.assert_array_equal(ind, _brute(sub, sub, 5, exclude_self=True)[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_parallel_search_is_exact_bounded_and_restores_threads(monkeypatch, dtype):
+    import torch
+
+    q, r = _data(n_ref=2500, n_query=70, d=6, dtype=dtype, seed=9)
+    seen = []
+    real = nb.squared_distances
+
+    def spy(a, b, *args, **kwargs):
+        seen.append((a.shape[0] * b.shape[0], torch.get_num_threads()))
+        return real(a, b, *args, **kwargs)
+
+    monkeypatch.setattr(nb, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(nb, "CHUNK_ELEMENTS", 40_000)
+    monkeypatch.setattr(nb, "squared_distances", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        dist, ind = kneighbors(q, r, 8, backend="torch")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    ref_dist, ref_ind = _brute(q, r, 8)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    # Two workers, one block each: both together within the budget's bytes; one torch thread per worker.
+    budget_elements = 40_000 * 8 // np.dtype(dtype).itemsize
+    assert len(seen) > 2 and all(threads == 1 for _, threads in seen)
+    assert 2 * max(size for size, _ in seen) <= budget_elements
+
+
+def test_partial_distances_plus_row_norms_are_the_distances():
+    import torch
+
+    q, r = (torch.from_numpy(a) for a in _data(n_ref=50, n_query=7, seed=10))
+    partial = nb.squared_distances(q, r, partial=True)
+    full = nb.squared_distances(q, r)
+    torch.testing.assert_close((partial + (q * q).sum(1, keepdim=True)).clamp_min(0), full)
+
+
+@needs_faiss
+@pytest.mark.parametrize("n_query", [3, 300])  # below and above faiss's BLAS threshold
+def test_faiss_search_restores_its_settings(monkeypatch, n_query):
+    import faiss
+
+    q, r = _data(n_ref=2000, n_query=n_query, d=16, dtype=np.float32, seed=11)
+    settings = {name: getattr(faiss.cvar, name) for name in nb._FAISS_SETTINGS}
+    dist, ind = kneighbors(q, r, 6, backend="faiss")
+    assert {name: getattr(faiss.cvar, name) for name in nb._FAISS_SETTINGS} == settings
+    ref_dist, ref_ind = _brute(q, r, 6)
+    np.testing.assert_array_equal(ind, ref_ind)
+    np.testing.assert_allclose(dist, ref_dist, rtol=1e-4)
+    monkeypatch.delattr(faiss, "knn")  # older faiss: through an IndexFlatL2
+    np.testing.assert_array_equal(kneighbors(q, r, 6, backend="faiss")[1], ref_ind)
+
+
+@needs_faiss
+def test_faiss_orders_equal_returned_distances_by_index():
+    rng = np.random.default_rng(12)
+    r = rng.integers(0, 3, size=(400, 2)).astype(np.float32)
+    q = rng.integers(0, 3, size=(30, 2)).astype(np.float32)
+    dist, ind = kneighbors(q, r, 5, backend="faiss")
+    ref_dist, _ = _brute(q, r, 5)
+    np.testing.assert_allclose(dist, ref_dist, atol=1e-6)
+    d = np.round(dist, 5)
+    same = d[:, 1:] == d[:, :-1]
+    assert same.any() and np.all(ind[:, 1:][same] > ind[:, :-1][same])

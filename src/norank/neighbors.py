@@ -1,21 +1,37 @@
 """Exact Euclidean k-nearest neighbours on embeddings, memory bounded.
 
 `kneighbors` scans the queries in chunks: each chunk's squared distances to every reference come from
-one matrix product (``‖q‖² + ‖r‖² − 2 q·r``), so memory stays at ``chunk × n_references`` however
-many queries there are. With faiss installed (the optional ``norank[faiss]`` extra) an exact
-``IndexFlatL2`` can do the search instead. `EmbeddingIndex` keeps reference embeddings (and labels) to
-search, saves them as a plain ``.npz`` and can embed raw samples through a fitted model.
+one matrix product (``‖r‖² − 2 q·r``; the constant ``‖q‖²`` of a row is added only to the values kept),
+so memory stays at the chunk blocks (128 MiB together by default) however many queries there are.
+Big searches run one chunk per torch thread at a time. With faiss installed (the optional
+``norank[faiss]`` extra) its exact L2 search can do the work instead. `EmbeddingIndex` keeps
+reference embeddings (and labels) to search, saves them as a plain ``.npz`` and can embed raw samples
+through a fitted model.
 """
+
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-__all__ = ["kneighbors", "EmbeddingIndex", "faiss_available"]
+__all__ = ["EmbeddingIndex", "faiss_available", "kneighbors"]
 
 BACKENDS = ("auto", "torch", "faiss")
 # Elements of one chunk's distance block (16M doubles = 128 MiB): chunk rows = budget // n_references.
 # Bigger blocks mean fewer, larger tensor operations, which matters when the cores are shared.
 CHUNK_ELEMENTS = 2**24
+# Columns per group when `_candidates` screens a row by group minima.
+GROUP = 32
+# Multiply-adds below which a torch search stays in the calling thread (starting workers costs more).
+PARALLEL_MIN_WORK = 2**24
+_THREADS = threading.Lock()  # one multi-threaded search at a time changes torch's thread count
+# faiss BLAS blocks: queries × references (16M float32 products = 64 MiB).
+FAISS_BLOCKS = (1024, 16384)
+_FAISS_SETTINGS = ("distance_compute_blas_threshold", "distance_compute_blas_query_bs",
+                   "distance_compute_blas_database_bs")
+_FAISS = threading.Lock()
 
 
 def faiss_available():
@@ -66,75 +82,185 @@ def chunk_rows(n_references, chunk_size=None):
     return int(chunk_size)
 
 
-def squared_distances(q, r, r_sq=None, out=None):
+def squared_distances(q, r, r_sq=None, out=None, partial=False):
     """Squared Euclidean distances between rows of `q` and `r` (torch), clamped at 0.
 
     `out` (a preallocated block) spares the page faults of a fresh large tensor per chunk.
+    `partial=True` returns ``‖r‖² − 2 q·r`` only: the per-row ``‖q‖²`` term and the clamp are left to
+    callers that rank within rows (`smallest_distances` adds them to the values it keeps), which spares
+    two passes over the block.
     """
     if r_sq is None:
         r_sq = (r * r).sum(1)
     d2 = torch.addmm(r_sq.unsqueeze(0), q, r.T, beta=1.0, alpha=-2.0, out=out)
+    if partial:
+        return d2
     d2 += (q * q).sum(1, keepdim=True)
     return d2.clamp_min_(0.0)
 
 
 def select_smallest(d, k):
-    """The k smallest entries of each row, ascending, equal values ordered by lower column index.
+    """The k smallest entries of each row, ascending, equal values ordered by lower column index."""
+    return smallest_distances(d, k)
 
-    `torch.topk` gives the right values but an arbitrary order among equal ones, and any of several
-    equal values may fill the k-th place; rows where the (k+1)-th value equals the k-th are redone
-    with a stable sort.
+
+def smallest_distances(p, k, offset=None):
+    """The k smallest values of ``f(p) = max(p + offset, 0)`` per row (f(p) = p when `offset` is None).
+
+    Ascending, equal values ordered by lower column index, exactly. `offset` (one value per row, the
+    ``‖q‖²`` of partial distances) makes f monotone within a row, rounding included, so only the
+    candidates from `_candidates` are shifted, clamped and sorted: every value outside them is at
+    least their (k+1)-th smallest. Where f's (k+1)-th value equals its k-th, an outside value could
+    still tie at the k-th place: those rows are redone with a stable sort of the whole row.
     """
-    extra = int(k < d.shape[1])
-    vals, idx = torch.topk(d, k + extra, dim=1, largest=False, sorted=True)
-    if bool((vals[:, 1:] == vals[:, :-1]).any()):  # equal values: order them by index
-        order = torch.argsort(idx, dim=1)
-        vals, idx = vals.gather(1, order), idx.gather(1, order)
-        order = torch.sort(vals, dim=1, stable=True).indices
-        vals, idx = vals.gather(1, order), idx.gather(1, order)
-    if extra:
+    m = min(k + 1, p.shape[1])
+    idx = _candidates(p, m)
+    vals = _shift(p.gather(1, idx), offset)
+    vals, order = torch.sort(vals, dim=1, stable=True)  # idx ascending: equal values stay in index order
+    idx = idx.gather(1, order)
+    if m > k:
         ambiguous = vals[:, k - 1] == vals[:, k]
         vals, idx = vals[:, :k], idx[:, :k]
         if bool(ambiguous.any()):
             rows = ambiguous.nonzero().squeeze(1)
-            s_vals, s_idx = torch.sort(d[rows], dim=1, stable=True)
+            s_vals, s_idx = torch.sort(_shift(p[rows], None if offset is None else offset[rows]), dim=1, stable=True)
             vals, idx = vals.clone(), idx.clone()
             vals[rows], idx[rows] = s_vals[:, :k], s_idx[:, :k]
     return vals, idx
 
 
-def _torch_knn(q, r, k, exclude_self, chunk):
+def _shift(values, offset):
+    return values if offset is None else (values + offset).clamp_min_(0.0)
+
+
+def _candidates(p, m):
+    """Ascending column indices per row: a set whose m-th smallest value no value outside undercuts.
+
+    Narrow rows: `topk`'s m smallest. Wide rows are screened by group minima instead (one cheap min
+    pass instead of `topk` over the whole row): the m groups of `GROUP` columns with the smallest
+    minima, plus the columns after the last whole group. Their m minima are at most t, the m-th
+    smallest minimum, and every other group holds values of at least t.
+    """
+    rows, n = p.shape
+    if m * GROUP * 4 > n:
+        return torch.topk(p, m, dim=1, largest=False, sorted=False).indices.sort(dim=1).values
+    full = n - n % GROUP
+    minima = p[:, :full].reshape(rows, full // GROUP, GROUP).amin(2)
+    groups = torch.topk(minima, m, dim=1, largest=False, sorted=False).indices.sort(dim=1).values
+    idx = (groups.unsqueeze(2) * GROUP + torch.arange(GROUP)).view(rows, m * GROUP)
+    if full < n:
+        idx = torch.cat([idx, torch.arange(full, n).expand(rows, n - full)], 1)
+    return idx
+
+
+def _torch_knn(q, r, k, exclude_self, chunk_size):
     qt, rt = torch.from_numpy(q), torch.from_numpy(r)
-    r_sq = (rt * rt).sum(1)
-    block = torch.empty(min(chunk, len(q)), len(r), dtype=rt.dtype)
+    r_sq, q_sq = (rt * rt).sum(1), (qt * qt).sum(1, keepdim=True)
+    workers, rows = _plan(len(q), len(r), q.shape[1], rt.element_size(), chunk_size)
     dist = np.empty((len(q), k), dtype=q.dtype)
     ind = np.empty((len(q), k), dtype=np.int64)
-    for start in range(0, len(q), chunk):
-        stop = min(start + chunk, len(q))
-        d2 = squared_distances(qt[start:stop], rt, r_sq, out=block[: stop - start])
-        if exclude_self:
-            rows = torch.arange(stop - start)
-            d2[rows, rows + start] = float("inf")
-        vals, idx = select_smallest(d2, k)
-        dist[start:stop] = vals.sqrt_().numpy()
-        ind[start:stop] = idx.numpy()
+    starts, take = iter(range(0, len(q), rows)), threading.Lock()
+
+    def scan():  # each worker takes the next chunk until none is left: the faster one does more
+        block = torch.empty(min(rows, len(q)), len(r), dtype=rt.dtype)
+        while True:
+            with take:
+                start = next(starts, None)
+            if start is None:
+                return
+            stop = min(start + rows, len(q))
+            p = squared_distances(qt[start:stop], rt, r_sq, out=block[: stop - start], partial=True)
+            if exclude_self:
+                diagonal = torch.arange(stop - start)
+                p[diagonal, diagonal + start] = float("inf")
+            vals, idx = smallest_distances(p, k, q_sq[start:stop])
+            dist[start:stop] = vals.sqrt_().numpy()
+            ind[start:stop] = idx.numpy()
+
+    _run(scan, workers)
     return dist, ind
+
+
+def _plan(n_queries, n_references, dim, itemsize, chunk_size):
+    """Worker threads and query rows per chunk (each worker holds one chunk's block).
+
+    One worker per torch thread when the search is big enough to pay for starting them. Unless
+    `chunk_size` is given, the workers' blocks together hold at most ``CHUNK_ELEMENTS`` float64
+    values' worth of bytes (128 MiB), and there are at least as many chunks as workers.
+    """
+    threads = torch.get_num_threads()
+    workers = 1 if n_queries * n_references * dim < PARALLEL_MIN_WORK else max(1, min(threads, n_queries))
+    if chunk_size is not None:
+        rows = chunk_size
+    else:
+        budget = CHUNK_ELEMENTS * 8 // itemsize // workers
+        rows = max(1, min(budget // n_references, -(-n_queries // workers)))
+    return min(workers, -(-n_queries // rows)), rows
+
+
+def _run(scan, workers):
+    """Call `scan` in this thread, or in `workers` threads whose torch operations use one core each.
+
+    Whole chunks per thread and no synchronisation between them scale better than splitting every
+    operation across the cores, above all when other processes share the cores: a split operation
+    waits for its slowest part. torch's thread count is set to 1 meanwhile (as scikit-learn limits
+    BLAS threads around its own parallel loops) and restored afterwards.
+    """
+    if workers == 1:
+        scan()
+        return
+    with _THREADS:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                for future in [pool.submit(scan) for _ in range(workers)]:
+                    future.result()
+        finally:
+            torch.set_num_threads(previous)
 
 
 def _faiss_knn(q, r, k, exclude_self):
     import faiss
 
-    index = faiss.IndexFlatL2(r.shape[1])
-    index.add(np.ascontiguousarray(r, dtype=np.float32))
-    d2, ind = index.search(np.ascontiguousarray(q, dtype=np.float32), k + int(exclude_self))
+    xq, xb = np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(r, dtype=np.float32)
+    with _faiss_blocks(faiss, q.shape[1]):
+        if hasattr(faiss, "knn"):  # searches the array itself: no copy into an index
+            d2, ind = faiss.knn(xq, xb, k + int(exclude_self))
+        else:
+            index = faiss.IndexFlatL2(xb.shape[1])
+            index.add(xb)
+            d2, ind = index.search(xq, k + int(exclude_self))
     if exclude_self:
         is_self = ind == np.arange(len(q))[:, None]
         is_self[~is_self.any(1), -1] = True  # self pushed out by exact duplicates: drop the last one
         d2 = d2[~is_self].reshape(len(q), k)
         ind = ind[~is_self].reshape(len(q), k)
-    order = np.lexsort((ind, d2), axis=1)
-    d2, ind = np.take_along_axis(d2, order, 1), np.take_along_axis(ind, order, 1)
-    return np.sqrt(np.maximum(d2, 0.0)), ind.astype(np.int64)
+    if (d2[:, 1:] == d2[:, :-1]).any():  # equal distances: order them by index
+        order = np.lexsort((ind, d2), axis=1)
+        d2, ind = np.take_along_axis(d2, order, 1), np.take_along_axis(ind, order, 1)
+    return np.sqrt(np.maximum(d2, 0.0)), ind.astype(np.int64, copy=False)
+
+
+@contextlib.contextmanager
+def _faiss_blocks(faiss, dim):
+    """faiss's exact search through BLAS in few large blocks, restored afterwards.
+
+    faiss's defaults (4096 queries × 1024 references per block, BLAS only from 128000 / dim
+    queries) synchronise its threads twice per block and leave a few hundred queries to a much
+    slower loop. `FAISS_BLOCKS` (64 MiB of float32 products) cuts the hand-overs to a handful; BLAS
+    pays from about 16 queries on. These are faiss's global settings: one search at a time sets them.
+    """
+    wanted = dict(zip(_FAISS_SETTINGS, (16 * dim, *FAISS_BLOCKS)))
+    with _FAISS:
+        saved = {name: getattr(faiss.cvar, name) for name in wanted if hasattr(faiss.cvar, name)}
+        try:
+            for name in saved:
+                setattr(faiss.cvar, name, wanted[name])
+            yield
+        finally:
+            for name, value in saved.items():
+                setattr(faiss.cvar, name, value)
 
 
 def _resolve_backend(backend):
@@ -160,11 +286,13 @@ def kneighbors(queries, references, k, *, exclude_self=False, backend="auto", ch
         Leave-one-out search: `queries` must be `references` itself, and row i never returns i.
     backend : {"auto", "torch", "faiss"}
         "torch": chunked matrix products (float32 input computes in float32, anything else in
-        float64; equal distances ordered by lower index, exactly). "faiss": an exact ``IndexFlatL2``
-        in float32 (equal distances among the returned ones ordered by lower index). "auto": faiss
-        when installed, else torch.
+        float64; equal distances ordered by lower index, exactly), one chunk per torch thread at a
+        time for big searches (torch's thread count is 1 meanwhile, then restored). "faiss": faiss's
+        exact L2 search in float32, on faiss's OpenMP threads (equal distances among the returned
+        ones ordered by lower index). "auto": faiss when installed, else torch.
     chunk_size : int or None
-        Query rows per chunk (torch); None sizes chunks so one block holds about 16M distances.
+        Query rows per chunk (torch); each worker thread holds one chunk's block. None sizes chunks so
+        that the blocks together take at most 128 MiB (``CHUNK_ELEMENTS`` float64 values).
 
     Returns
     -------
@@ -179,12 +307,12 @@ def kneighbors(queries, references, k, *, exclude_self=False, backend="auto", ch
         raise ValueError("exclude_self=True is for leave-one-out search: pass the same array as queries and references.")
     k = _check_k(k, len(r) - int(bool(exclude_self)), "the number of references" + (" minus one" if exclude_self else ""))
     backend = _resolve_backend(backend)
-    chunk = chunk_rows(len(r), chunk_size)
+    chunk_rows(len(r), chunk_size)  # validates chunk_size
     if backend == "faiss":
         return _faiss_knn(q, r, k, bool(exclude_self))
     if q.dtype != r.dtype:
         q, r = q.astype(np.float64), r.astype(np.float64)
-    return _torch_knn(q, r, k, bool(exclude_self), chunk)
+    return _torch_knn(q, r, k, bool(exclude_self), None if chunk_size is None else int(chunk_size))
 
 
 class EmbeddingIndex:
