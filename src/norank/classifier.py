@@ -42,7 +42,7 @@ class NoRankClassifier(ClassifierMixin, NoRankEmbedder):
 
     Parameters
     ----------
-    **params
+    \*\*params
         Every keyword of :class:`norank.NoRankEmbedder`, with the same defaults.
 
     Attributes

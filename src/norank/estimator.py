@@ -50,13 +50,13 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     projection_head : bool, default=False
         Train the loss on g(f(x)) with a small head g; embeddings are f(x).
     loss : str or callable, default="triplet"
-        A name in `norank.losses.LOSSES` — "triplet" (mined with `mining`, margin `margin`),
-        "supcon", "multi_similarity", "prototypical", "proxy_anchor", "arcface" — or any callable
+        A name in `norank.losses.LOSSES`, that is "triplet" (mined by `mining` with margin `margin`),
+        "supcon", "multi_similarity", "prototypical", "proxy_anchor" or "arcface", or any callable
         ``(embeddings, labels) -> scalar tensor`` such as a pytorch-metric-learning loss instance; a loss
         with parameters (proxies, class weights) has them trained too, on a copy (`objective_`). For many
         classes, triplet or supcon: at 10k classes the per-class losses (proxy_anchor, arcface) cost 5-6x
         more per epoch and scored lower (`benchmarks/bench_losses.py`). A model trained with a loss object
-        can be pickled but not `save`d (named losses only).
+        can be pickled but not saved with `save` (named losses only).
     miner : callable or None, default=None
         ``miner(embeddings, labels) -> indices tuple`` passed to the loss (pytorch-metric-learning's
         convention); None lets the loss mine (triplet) or use every pair.

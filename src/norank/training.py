@@ -143,7 +143,7 @@ def fit_encoder(
     optimizer : factory `param_groups -> torch.optim.Optimizer` (default `adam()`); a group whose loss
         declares `lr_multiplier` (proxies) gets that multiple of the base rate.
     schedule : `factor(step, total_steps)` multiplying each group's base rate (default constant).
-    callbacks : `f(epoch, logs) -> bool | None` after every epoch, or `norank.callbacks.Callback`s.
+    callbacks : `f(epoch, logs) -> bool | None` after every epoch, or `norank.callbacks.Callback` objects.
     classes : the label values behind `labels` when they are codes; torchrun ranks must agree on them.
     """
     device = torch.device(device)
