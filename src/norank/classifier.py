@@ -30,7 +30,7 @@ _CHUNK = 8192  # samples embedded at once
 
 
 class NoRankClassifier(ClassifierMixin, NoRankEmbedder):
-    """Classify tensors in norank's learned embedding.
+    r"""Classify tensors in norank's learned embedding.
 
     `fit` trains the embedding exactly as `NoRankEmbedder` does (every keyword, same defaults), then a
     multinomial logistic regression (C = 1000, lbfgs) on the unit-norm training embeddings; `predict`,
