@@ -177,6 +177,19 @@ def test_rule_reads_only_its_subsample_of_lazy_and_memmapped_inputs(tmp_path):
     assert rule(memmap, y, random_state=11) == rule(X, y, random_state=11) == (kind, scores)
 
 
+def test_subsample_is_capped_and_keeps_pairs_of_classmates():
+    codes = np.repeat(np.arange(4), [2000, 1000, 30, 1])
+    keep = selection.rule_subsample(codes, 0)
+    counts = np.bincount(codes[keep], minlength=4)
+    assert abs(len(keep) - selection.RULE_MAX_SAMPLES) <= 2 * 4 and counts[2] >= 2 and counts[3] == 1
+    assert abs(counts[0] / counts[1] - 2) < 0.05  # class-proportional
+    many = np.random.default_rng(0).permutation(np.repeat(np.arange(3000), 3))  # 2 per class: 6000 samples
+    keep = selection.rule_subsample(many, 0)
+    counts = np.bincount(many[keep], minlength=3000)
+    assert len(keep) == selection.RULE_MAX_SAMPLES and set(counts) == {0, 2}  # pairs of 500 classes
+    assert np.all(np.diff(keep) > 0)
+
+
 def test_rule_is_deterministic_for_a_fixed_random_state():
     X, y = translated_set(np.random.default_rng(8), n_per_class=260)  # 1040 images: a subsample
     assert rule(X, y, random_state=3) == rule(X, y, random_state=3)

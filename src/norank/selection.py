@@ -4,7 +4,7 @@ Neither encoder wins everywhere (docs/defaults.md, "Encoder"): the MLP reads the
 faces and digits carry; the conv encoder describes an image by local patterns averaged over the whole
 image (small filters, then global pooling), which is what lattices and textures need and what throws the
 layout away. So the rule asks which of the two descriptions carries the labels, on a stratified
-subsample of the training images (at most RULE_MAX_SAMPLES, average-pooled to at most RULE_MAX_SIDE
+subsample of the training images (about RULE_MAX_SAMPLES, average-pooled to at most RULE_MAX_SIDE
 pixels a side, each z-scored):
 
 - **pixels**: leave-one-out 1-NN accuracy of the pixel vectors (what the MLP reads);
@@ -57,10 +57,20 @@ def candidate_encoders(X, symmetric, pca_components=None) -> tuple[str, ...]:
 
 def rule_subsample(codes: np.ndarray, random_state) -> np.ndarray:
     """Sorted positions of the stratified subsample the rule reads: every sample when there are at most
-    RULE_MAX_SAMPLES, else a class-proportional draw keeping two per class where a class has them."""
+    RULE_MAX_SAMPLES, else a class-proportional draw of about that many keeping two per class where a
+    class has them; with more classes than pairs of classmates fit, two samples of each of
+    RULE_MAX_SAMPLES // 2 classes chosen at random (a 1-NN score needs classmates)."""
     if len(codes) <= RULE_MAX_SAMPLES:
         return np.arange(len(codes))
-    return stratified_subset(codes, RULE_MAX_SAMPLES, _generator(random_state), min_per_class=2)
+    rng = _generator(random_state)
+    _, counts = np.unique(codes, return_counts=True)
+    if 2 * np.sum(counts >= 2) <= RULE_MAX_SAMPLES:
+        return stratified_subset(codes, RULE_MAX_SAMPLES, rng, min_per_class=2)
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    chosen = rng.permutation(np.flatnonzero(counts >= 2))[: RULE_MAX_SAMPLES // 2]
+    pairs = [order[starts[c] + rng.choice(counts[c], 2, replace=False)] for c in chosen]
+    return np.sort(np.concatenate(pairs))
 
 
 def pooled_images(images: np.ndarray) -> np.ndarray:
@@ -77,16 +87,19 @@ def pooled_images(images: np.ndarray) -> np.ndarray:
 
 
 def tile_power_spectrum(images: np.ndarray) -> np.ndarray:
-    """(n, TILE**2 - 1) log power spectrum of the TILE x TILE tiles of each image (each tile's own mean
-    removed), averaged over all whole, non-overlapping tiles: local texture, whatever its place (moving an
-    image by whole tiles leaves it unchanged). The tiles step by their size, as the conv encoder's strided
-    blocks do; on tuning seeds that matched its outcomes where overlapping tiles did not (docs/defaults.md).
-    The zero frequency is left out."""
+    """(n, TILE**2 - 1) log power spectrum of the TILE x TILE tiles of each image, averaged over all whole,
+    non-overlapping tiles: local texture, whatever its place (moving an image by whole tiles leaves it
+    unchanged). The tiles step by their size, as the conv encoder's strided blocks do; on tuning seeds that
+    matched its outcomes where overlapping tiles did not (docs/defaults.md). The zero frequency, the only
+    one a tile's mean reaches, is left out."""
     n, h, w = images.shape
     th, tw = h // TILE, w // TILE
     tiles = images[:, : th * TILE, : tw * TILE].reshape(n, th, TILE, tw, TILE).transpose(0, 1, 3, 2, 4)
-    power = (np.abs(np.fft.fft2(tiles - tiles.mean(axis=(3, 4), keepdims=True))) ** 2).mean(axis=(1, 2))
-    return np.log(power.reshape(n, -1)[:, 1:] + 1e-12)
+    tiles = tiles.reshape(-1, TILE * TILE)
+    k = np.arange(TILE)
+    dft = np.kron(*[np.exp(-2j * np.pi * np.outer(k, k) / TILE)] * 2)  # the 2-D DFT of a flattened tile
+    power = (tiles @ dft.real.T[:, 1:]) ** 2 + (tiles @ dft.imag.T[:, 1:]) ** 2
+    return np.log(power.reshape(n, th * tw, -1).mean(axis=1) + 1e-12)
 
 
 def local_features(images: np.ndarray) -> np.ndarray:
