@@ -256,13 +256,16 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default=None, help="comma-separated tuning seeds (default: 100-104, 100-102 "
                         "for the held-out checks)")
     parser.add_argument("--fresh", action="store_true", help="refit every encoder instead of reusing stored fits")
-    parser.add_argument("--no-fits", action="store_true", help="no new fits: the rule on the stored splits only")
+    parser.add_argument("--no-fits", action="store_true",
+                        help="no new fits: the rule on the stored splits only, costs kept from the last run")
     args = parser.parse_args(argv)
     seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",")]
     if seeds is not None and any(s < 100 or s >= 1000 for s in seeds):
         parser.error("use tuning seeds 100-999 only: seeds 0-4 and 1000+ are report seeds")
     stored, fits, rules, costs = _stored(args.fresh), [], [], {}
-    if not args.no_fits:
+    if args.no_fits and OUT.exists():  # keep the costs measured with the last fits
+        costs = json.loads(OUT.read_text()).get("costs", {})
+    else:
         warm_up()
     for name in args.datasets.split(","):
         X, y = load_images(name)
@@ -273,7 +276,7 @@ def main(argv=None) -> None:
                 rules.append({"dataset": name, "seed": seed, **rule(X, y, seed)})
                 print(name, seed, [round(f["knn_accuracy"], 3) for f in pair], rules[-1]["pick"], flush=True)
         mine = [r for r in rules if r["dataset"] == name]
-        if mine and not args.no_fits:
+        if mine and not args.no_fits:  # one more fit, measured after warm_up
             costs[name] = cost(X, y, mine[0]["seed"], mine[0]["pick"])
     rows = summary(fits, rules, costs)
     _save({"meta": _meta(argv or []), "summary": rows, "costs": costs, "rules": rules,
