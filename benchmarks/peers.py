@@ -41,7 +41,10 @@ def pml_loop(X, y, loss: str = "supcon", hidden: int = 512, dim: int = 64, epoch
     model = nn.Sequential(nn.Linear(X.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, dim))
     loss_fn = _pml_loss(loss, n_classes, dim)
     opt = torch.optim.Adam([*model.parameters(), *loss_fn.parameters()], lr=1e-3)
-    sampler = MPerClassSampler(y.numpy(), m=4, batch_size=batch, length_before_new_iter=len(y))
+    # m samples per class, raised when there are too few classes to fill a batch (as norank raises K);
+    # PML wants m to divide the batch.
+    m = next(d for d in range(max(4, -(-batch // n_classes)), batch + 1) if batch % d == 0)
+    sampler = MPerClassSampler(y.numpy(), m=m, batch_size=batch, length_before_new_iter=max(len(y), batch))
     for _ in range(epochs):
         order = torch.tensor(list(iter(sampler)))
         for start in range(0, len(order) - batch + 1, batch):
