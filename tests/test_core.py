@@ -178,3 +178,12 @@ def test_the_signature_and_the_parameter_table_agree():
     for name, param in PARAMETERS.items():
         assert signature[name].default == param.default, name
     check_params(NoRankEmbedder().get_params())  # the defaults pass their own constraints
+
+
+def test_transform_never_returns_non_finite_rows_silently(blobs):
+    X, y = blobs
+    est = NoRankEmbedder(**FAST).fit(X, y)
+    with torch.no_grad():
+        next(est.encoder_.parameters())[0, 0] = float("nan")
+    with pytest.raises(NonFiniteLossError, match="not finite"):
+        est.transform(X)

@@ -252,6 +252,13 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                     releaser.add(chunk.nbytes)
                 rows = torch.from_numpy(self.preprocessor_.transform(chunk)).to(self.device_)
                 out[start : start + len(rows)] = self.encoder_(rows).cpu().numpy()
+        if not np.isfinite(out).all():  # e.g. weights damaged after fit: never hand back NaN rows silently
+            from norank.training import NonFiniteLossError
+
+            bad = int(np.flatnonzero(~np.isfinite(out).all(1))[0])
+            raise NonFiniteLossError(
+                f"The embedding of sample {bad} is not finite: the model's weights are damaged (non-finite); "
+                "fit it again, or load it from a saved copy.")
         return out
 
     def score(self, X, y):
