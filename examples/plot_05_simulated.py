@@ -48,9 +48,10 @@ fig.tight_layout()
 # %%
 # Held-out embeddings of the hard sets
 # ------------------------------------
-# ``encoder="auto"`` tries the MLP and a small conv net on part of the training images and keeps the one
-# with the better held-out 1-NN accuracy (``encoder_kind_``): rotated galaxies and lattices favour the
-# conv net. PCA with as many components is the label-blind reference.
+# ``encoder="auto"`` decides before training: when local, position-free features of the training images
+# classify them clearly better than their pixels, it trains the conv net, otherwise the MLP
+# (``encoder_kind_``): rotated galaxies and lattices get the conv net. PCA with as many components is the
+# label-blind reference.
 fig, axes = plt.subplots(2, 2, figsize=(8, 7.4))
 for row, name in zip(axes, ("galaxy-hard", "crystal-hard")):
     ds = load(name, random_state=0)

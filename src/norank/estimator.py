@@ -198,7 +198,10 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             kind, selection = select_encoder(X, codes, symmetric=self.symmetric, pca_components=self.pca_components,
                                              random_state=seed)
             if self.verbose:
-                print(describe(kind, selection))
+                from norank import distributed
+
+                if distributed.is_main_process():
+                    print(describe(kind, selection))
         plan = plan_training(self.get_params(), X, classes, codes, lazy, kind, seed, selection)
         result = fit_encoder(X, **plan.kwargs)
         warn_if_collapsed(result.history)
