@@ -53,9 +53,11 @@ def _as_matrix(a, name, copy=False):
         a = a.detach().cpu().numpy()
     a = np.asarray(a)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}; convert it with np.asarray(..., dtype=float).")
+        raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}; "
+                        "convert it with np.asarray(..., dtype=float).")
     if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {a.shape}; reshape it with .reshape(len(a), -1).")
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {a.shape}; "
+                         "reshape it with .reshape(len(a), -1).")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {a.shape}); pass at least one sample with at least one feature.")
     dtype = np.float32 if a.dtype == np.float32 else np.float64
@@ -251,7 +253,7 @@ def _faiss_blocks(faiss, dim):
     slower loop. `FAISS_BLOCKS` (64 MiB of float32 products) cuts the hand-overs to a handful; BLAS
     pays from about 16 queries on. These are faiss's global settings: one search at a time sets them.
     """
-    wanted = dict(zip(_FAISS_SETTINGS, (16 * dim, *FAISS_BLOCKS)))
+    wanted = dict(zip(_FAISS_SETTINGS, (16 * dim, *FAISS_BLOCKS), strict=True))
     with _FAISS:
         saved = {name: getattr(faiss.cvar, name) for name in wanted if hasattr(faiss.cvar, name)}
         try:
@@ -269,7 +271,8 @@ def _resolve_backend(backend):
     if backend == "auto":
         return "faiss" if faiss_available() else "torch"
     if backend == "faiss" and not faiss_available():
-        raise ValueError("backend='faiss' needs the faiss package: pip install 'norank[faiss]' (or faiss-cpu), or use backend='torch'.")
+        raise ValueError("backend='faiss' needs the faiss package: pip install 'norank[faiss]' (or faiss-cpu), "
+                         "or use backend='torch'.")
     return backend
 
 
@@ -302,10 +305,13 @@ def kneighbors(queries, references, k, *, exclude_self=False, backend="auto", ch
     q = _as_matrix(queries, "queries")
     r = _as_matrix(references, "references")
     if q.shape[1] != r.shape[1]:
-        raise ValueError(f"queries have {q.shape[1]} features but references have {r.shape[1]}; embed both with the same model.")
+        raise ValueError(f"queries have {q.shape[1]} features but references have {r.shape[1]}; "
+                         "embed both with the same model.")
     if exclude_self and (q.shape != r.shape or not np.array_equal(q, r)):
-        raise ValueError("exclude_self=True is for leave-one-out search: pass the same array as queries and references.")
-    k = _check_k(k, len(r) - int(bool(exclude_self)), "the number of references" + (" minus one" if exclude_self else ""))
+        raise ValueError("exclude_self=True is for leave-one-out search: "
+                         "pass the same array as queries and references.")
+    what = "the number of references" + (" minus one" if exclude_self else "")
+    k = _check_k(k, len(r) - int(bool(exclude_self)), what)
     backend = _resolve_backend(backend)
     chunk_rows(len(r), chunk_size)  # validates chunk_size
     if backend == "faiss":
@@ -338,7 +344,8 @@ class EmbeddingIndex:
         if labels is not None:
             labels = np.array(labels, copy=True)
             if labels.ndim != 1 or len(labels) != len(self.embeddings):
-                raise ValueError(f"labels must be 1-D with one entry per embedding ({len(self.embeddings)}), got shape {labels.shape}.")
+                raise ValueError(f"labels must be 1-D with one entry per embedding ({len(self.embeddings)}), "
+                                 f"got shape {labels.shape}.")
             if labels.dtype == object:
                 raise TypeError("labels must be numbers or strings (dtype object cannot be saved without "
                                 "pickle); convert with np.asarray(labels, dtype=str).")
@@ -383,5 +390,6 @@ class EmbeddingIndex:
 
 def _transform(model, X):
     if not callable(getattr(model, "transform", None)):
-        raise TypeError(f"model must have a transform method (e.g. a fitted NoRankEmbedder), got {type(model).__name__}.")
+        raise TypeError("model must have a transform method (e.g. a fitted NoRankEmbedder), "
+                        f"got {type(model).__name__}.")
     return np.asarray(model.transform(X))
