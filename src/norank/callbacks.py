@@ -1,9 +1,10 @@
 """Per-epoch hooks of the training core: user callbacks, early stopping, checkpoints, the progress bar.
 
 One mechanism: after every epoch the core calls each callback as ``f(epoch, logs)``; ``logs`` holds the
-epoch's loss terms and diagnostics (early stopping adds ``val_knn_accuracy`` to them and to history); a callback that returns True stops training. A plain
-function is a callback. The built-in ones also see the run at its start and end (`Callback`), which is
-how a checkpoint restores a run and early stopping restores the best weights.
+epoch's loss terms and diagnostics (early stopping adds ``val_knn_accuracy`` to them and to history); a
+callback that returns True stops training. A plain function is a callback. The built-in ones also see the
+run at its start and end (`Callback`), which is how a checkpoint restores a run and early stopping restores
+the best weights.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ class NoRankClassifier(ClassifierMixin, NoRankEmbedder):
         return save_model(self, path, head=({"kind": HEAD, "C": HEAD_C}, arrays))
 
     @classmethod
-    def load(cls, path, device="cpu") -> "NoRankClassifier":
+    def load(cls, path, device="cpu") -> NoRankClassifier:
         """Read a classifier written by `save`, every field and tensor shape checked first."""
         from norank.persistence import HeadSpec, load_model
 

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -42,7 +42,7 @@ class CLIError(Exception):
     """A user-facing error: printed as one line."""
 
 
-def _read_data(data: str, x_key: Optional[str], y_key: Optional[str], data_dir: Optional[str], mmap: bool = False):
+def _read_data(data: str, x_key: str | None, y_key: str | None, data_dir: str | None, mmap: bool = False):
     from norank import datasets
 
     path = Path(data)
@@ -117,18 +117,18 @@ def _fit_signature() -> inspect.Signature:
         inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str,
                           default=typer.Argument(..., help=DATA_HELP, metavar="DATA", show_default=False)),
         _keyword("out", Path, typer.Option(..., "--out", "-o", help="Directory to write the model to.")),
-        _keyword("x_key", Optional[str],
+        _keyword("x_key", str | None,
                  typer.Option(None, help="Key of the samples in the file (default X or images).")),
-        _keyword("y_key", Optional[str], typer.Option(None, help=Y_KEY_HELP)),
-        _keyword("data_dir", Optional[str],
+        _keyword("y_key", str | None, typer.Option(None, help=Y_KEY_HELP)),
+        _keyword("data_dir", str | None,
                  typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR).")),
-        _keyword("labels", Optional[Path],
+        _keyword("labels", Path | None,
                  typer.Option(None, help="A .npy file of labels, for DATA without labels (a .npy array).")),
     ]
     return inspect.Signature(params + [_model_option(n, p) for n, p in PARAMETERS.items() if p.cli])
 
 
-def _labels(data: str, ds, labels: Optional[Path]):
+def _labels(data: str, ds, labels: Path | None):
     """The labels to fit on: --labels FILE.npy, else the data's own."""
     import numpy as np
 
@@ -189,8 +189,8 @@ def _model_to_npy_command(name: str, doc: str, model_help: str, out_help: str, r
         model_dir: Path = typer.Argument(..., help=model_help),
         data: str = typer.Argument(..., help=DATA_HELP),
         out: Path = typer.Option(..., "--out", "-o", help=out_help),
-        x_key: Optional[str] = typer.Option(None, help="Key of the samples in the file."),
-        data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies."),
+        x_key: str | None = typer.Option(None, help="Key of the samples in the file."),
+        data_dir: str | None = typer.Option(None, help="Folder of local dataset copies."),
     ):
         import numpy as np
 
@@ -234,11 +234,11 @@ predict = _model_to_npy_command(
 def evaluate(
     model_dir: Path = typer.Argument(..., help="A model directory written by `norank fit`."),
     data: str = typer.Argument(..., help=DATA_HELP + " Must hold labels."),
-    x_key: Optional[str] = typer.Option(None, help="Key of the samples in the file."),
-    y_key: Optional[str] = typer.Option(None, help=Y_KEY_HELP),
-    data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies."),
+    x_key: str | None = typer.Option(None, help="Key of the samples in the file."),
+    y_key: str | None = typer.Option(None, help=Y_KEY_HELP),
+    data_dir: str | None = typer.Option(None, help="Folder of local dataset copies."),
     k: int = typer.Option(5, help="Neighbours for trustworthiness and continuity."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON to this file."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the metrics as JSON to this file."),
 ):
     """Embed labelled DATA with a saved model and print clustering and retrieval metrics as JSON."""
     import numpy as np
@@ -261,27 +261,32 @@ def evaluate(
         out.write_text(text + "\n")
 
 
+def _split(text: str | None) -> list[str] | None:
+    """The non-empty items of a comma-separated option, or None when the option is not given."""
+    return [v.strip() for v in text.split(",") if v.strip()] if text else None
+
+
 @app.command()
 def reproduce(
     out: Path = typer.Option(Path("results"), "--out", "-o",
                              help="Output folder: results.json, results.csv, report.md, figures/."),
-    datasets: Optional[str] = typer.Option(
+    datasets: str | None = typer.Option(
         None, help=f"Comma-separated dataset names among {', '.join(DATASET_NAMES)} (default: every one available)."),
-    methods: Optional[str] = typer.Option(
+    methods: str | None = typer.Option(
         None, help="Comma-separated method names (default: norank and every baseline)."),
     seeds: int = typer.Option(5, help="How many report seeds (1000-1004, seen by no choice) the held-out protocol "
                                       "runs (stratified 70/30 splits)."),
-    seed_list: Optional[str] = typer.Option(
+    seed_list: str | None = typer.Option(
         None, help="Comma-separated tuning seeds (0-999) instead of report seeds, for tuning runs only."),
     study_seeds: int = typer.Option(3, help="How many of those seeds the studies use (at most --seeds)."),
     protocol: str = typer.Option("both", help="heldout, insample or both."),
     quick: bool = typer.Option(False, "--quick", help="Small, fast run: fewer seeds, epochs and studies."),
-    data_dir: Optional[str] = typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR)."),
-    studies: Optional[str] = typer.Option(
+    data_dir: str | None = typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR)."),
+    studies: str | None = typer.Option(
         None, help="Comma-separated studies to run (default: all; none for the main table only)."),
     resume: bool = typer.Option(
         False, "--resume", help="Keep the finished runs in --out and run only the missing ones."),
-    rerun: Optional[str] = typer.Option(
+    rerun: str | None = typer.Option(
         None, help="With --resume: comma-separated methods to run again (norank includes its study variants)."),
 ):
     """Run the paper's experiments under both protocols and write tables, a report and figures."""
@@ -290,15 +295,14 @@ def reproduce(
     if protocol not in ("heldout", "insample", "both"):
         raise CLIError(f"--protocol {protocol!r}: use heldout, insample or both.")
     _check_output(out, "--out", "dir")
-    split = lambda s: [v.strip() for v in s.split(",") if v.strip()] if s else None  # noqa: E731
     if seed_list is not None:
         try:
-            seeds = [int(v) for v in split(seed_list) or ()]
+            seeds = [int(v) for v in _split(seed_list) or ()]
         except ValueError:
             raise CLIError(f"--seed-list {seed_list!r}: give comma-separated integers, e.g. 0,1,2.") from None
-    run_reproduce(out=out, datasets=split(datasets), methods=split(methods), seeds=seeds, protocol=protocol,
-                  quick=quick, data_dir=data_dir, studies=split(studies), command=" ".join(sys.argv), resume=resume,
-                  study_seeds=study_seeds, rerun=split(rerun))
+    run_reproduce(out=out, datasets=_split(datasets), methods=_split(methods), seeds=seeds, protocol=protocol,
+                  quick=quick, data_dir=data_dir, studies=_split(studies), command=" ".join(sys.argv), resume=resume,
+                  study_seeds=study_seeds, rerun=_split(rerun))
 
 
 def _click():

@@ -162,4 +162,4 @@ def _all_gather_bytes(data: bytes, device=None) -> list[bytes]:
     buffer[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
     parts = [torch.empty_like(buffer) for _ in sizes]
     dist.all_gather(parts, buffer)
-    return [bytes(p[: int(s)].cpu().numpy().tobytes()) for p, s in zip(parts, sizes)]
+    return [bytes(p[: int(s)].cpu().numpy().tobytes()) for p, s in zip(parts, sizes, strict=True)]

@@ -52,7 +52,7 @@ def mlp_layers(sizes, dropout: float = 0.0, layer_norm: bool = False) -> list[nn
     """Linear layers of widths `sizes`, ReLU (optionally LayerNorm before it, dropout after it) between
     them and none after the last: the one MLP builder of norank, baselines included."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
             if layer_norm:
@@ -92,7 +92,7 @@ class ConvEncoder(nn.Module):
         super().__init__()
         self.image_shape = tuple(image_shape)
         blocks: list[nn.Module] = []
-        for c_in, c_out in zip((1, *CONV_CHANNELS[:-1]), CONV_CHANNELS):
+        for c_in, c_out in zip((1, *CONV_CHANNELS[:-1]), CONV_CHANNELS, strict=True):
             blocks += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
         self.features = nn.Sequential(*blocks)
         self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
@@ -142,7 +142,8 @@ def build_encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_d
     """The encoder named `kind` for rows of `n_features` features from samples of `input_shape`,
     initialised from `generator` (a fixed seed when None) without drawing from the global RNG."""
     with torch.device("meta"):
-        encoder = construct_encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout, layer_norm)
+        encoder = construct_encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout,
+                                    layer_norm)
     return initialise(encoder, generator, device)
 
 
@@ -165,7 +166,7 @@ def construct_encoder(kind, n_features, input_shape, hidden_layer_sizes, embeddi
     raise ValueError(f"encoder={kind!r} is not supported; use one of {ENCODERS}.")
 
 
-def build_head(embedding_dim: int, *, generator: torch.Generator | None = None, device="cpu") -> "ProjectionHead":
+def build_head(embedding_dim: int, *, generator: torch.Generator | None = None, device="cpu") -> ProjectionHead:
     with torch.device("meta"):
         head = ProjectionHead(embedding_dim)
     return initialise(head, generator, device)
@@ -201,7 +202,8 @@ class ProjectionHead(nn.Module):
 
     def __init__(self, embedding_dim: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(embedding_dim, embedding_dim), nn.ReLU(), nn.Linear(embedding_dim, embedding_dim))
+        self.net = nn.Sequential(nn.Linear(embedding_dim, embedding_dim), nn.ReLU(),
+                                 nn.Linear(embedding_dim, embedding_dim))
         self.normalize = Normalize()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

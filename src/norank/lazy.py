@@ -97,10 +97,14 @@ class _FileRows:
             self.fd = os.open(self.path, os.O_RDONLY)
         out = np.empty((len(unique), *self.row_shape), self.dtype)
         flat = out.reshape(len(unique), -1).view(np.uint8).reshape(len(unique), self.row_bytes)
-        breaks = np.flatnonzero(np.diff(unique) != 1) + 1 if self.row_stride == self.row_bytes else np.arange(1, len(unique))
-        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(unique)]):
+        if self.row_stride == self.row_bytes:
+            breaks = np.flatnonzero(np.diff(unique) != 1) + 1
+        else:
+            breaks = np.arange(1, len(unique))
+        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(unique)], strict=True):
             want = (hi - lo) * self.row_bytes
-            got = os.preadv(self.fd, [memoryview(flat[lo:hi]).cast("B")], self.first_byte + int(unique[lo]) * self.row_stride)
+            offset = self.first_byte + int(unique[lo]) * self.row_stride
+            got = os.preadv(self.fd, [memoryview(flat[lo:hi]).cast("B")], offset)
             if got != want:
                 raise OSError(f"short read from {self.path}: {got} of {want} bytes; the file changed or is truncated.")
         return out.astype(work_dtype(self.dtype), copy=False)

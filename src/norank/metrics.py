@@ -90,7 +90,8 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, k=1):
     classes, train_codes, _ = label_codes(y_train, len(train), "y_train", x_name="Z_train")
     y_test = label_values(y_test, len(test), "y_test", x_name="Z_test")
     if test.shape[1] != train.shape[1]:
-        raise ValueError(f"Z_test has {test.shape[1]} dimensions but Z_train has {train.shape[1]}; embed both with the same model.")
+        raise ValueError(f"Z_test has {test.shape[1]} dimensions but Z_train has {train.shape[1]}; "
+                         "embed both with the same model.")
     _, ind = kneighbors(test, train, k, backend="torch")
     votes = np.zeros((len(test), len(classes)), dtype=np.int64)
     np.add.at(votes, (np.arange(len(test))[:, None], train_codes[ind]), 1)

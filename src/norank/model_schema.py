@@ -155,7 +155,7 @@ def classes_from_json(data, version: int) -> np.ndarray:
     _want(len(values) >= 2, f"fitted.classes_ holds {len(values)} label(s); a fitted model has at least 2")
     _check_label_values(values, dtype)
     arr = np.array(values, dtype=dtype)
-    _want(all(a < b for a, b in zip(arr[:-1], arr[1:])), "fitted.classes_ is not sorted and distinct")
+    _want(all(a < b for a, b in zip(arr[:-1], arr[1:], strict=True)), "fitted.classes_ is not sorted and distinct")
     return arr
 
 

@@ -10,7 +10,7 @@ reports them by name without a host sync per step.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn

@@ -14,8 +14,9 @@ import math
 import numbers
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -111,7 +112,8 @@ class Real(Constraint):
         if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name}={value!r} must be a finite number in {self.interval()}.")
         v = float(value)
-        inside = (v > self.low if self.low_open else v >= self.low) and (v < self.high if self.high_open else v <= self.high)
+        above = v > self.low if self.low_open else v >= self.low
+        inside = above and (v < self.high if self.high_open else v <= self.high)
         if not math.isfinite(v) or not inside:
             raise ValueError(f"{name}={value!r} must be a finite number in {self.interval()}{self.note}.")
 
@@ -230,7 +232,8 @@ PARAMETERS: dict[str, Param] = {
                    "A miner object whose index tuples the loss consumes (None: the loss's own mining).",
                    cli=False),
     "margin": Param(2.0, Real(0.0), "Triplet margin alpha, in units of `distance`."),
-    "distance": Param("euclidean", Choice((), _registry("norank.distances:DISTANCES")), "Distance of the triplet loss."),
+    "distance": Param("euclidean", Choice((), _registry("norank.distances:DISTANCES")),
+                      "Distance of the triplet loss."),
     "mining": Param("semihard", Choice((), _registry("norank.mining:MINERS")), "Triplet mining in each batch."),
     "diversity_weight": Param(0.0, Real(0.0), "lambda1, decorrelation penalty against dimensional collapse."),
     "uniformity_weight": Param(0.0, Real(0.0), "lambda2, uniformity penalty on the sphere."),
@@ -261,9 +264,11 @@ PARAMETERS: dict[str, Param] = {
     "n_iter_no_change": Param(10, Integer(1), "Epochs without validation improvement before stopping."),
     "callbacks": Param(None, Anything("a list of callables f(epoch, logs) -> bool | None", _is_callbacks),
                        "Called after every epoch; True stops training.", cli=False, saved=False),
-    "checkpoint_dir": Param(None, Anything("a folder path or None", lambda v: v is None or isinstance(v, (str, os.PathLike))),
+    "checkpoint_dir": Param(None, Anything("a folder path or None",
+                                           lambda v: v is None or isinstance(v, (str, os.PathLike))),
                             "Save a checkpoint each epoch and resume from it.", saved=False),
-    "device": Param("auto", Anything("'auto', 'cpu', 'cuda' or 'cuda:N'", _is_device, error=ValueError), "auto, cpu, cuda or cuda:N."),
+    "device": Param("auto", Anything("'auto', 'cpu', 'cuda' or 'cuda:N'", _is_device, error=ValueError),
+                    "auto, cpu, cuda or cuda:N."),
     "random_state": Param(None, Anything("None, an integer in [0, 2**32) or a RandomState", _is_seed, int),
                           "Seed of every random choice."),
     "verbose": Param(0, Integer(0), "1 shows a progress bar.", saved=False),

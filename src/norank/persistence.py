@@ -27,7 +27,14 @@ import numpy as np
 
 from norank.model_dir import as_path, locate, replace_folder
 from norank.model_schema import (
-    MAX_DEPTH, InvalidModel, _want, classes_to_json, json_safe, params_to_json, read_fitted, read_params,
+    MAX_DEPTH,
+    InvalidModel,
+    _want,
+    classes_to_json,
+    json_safe,
+    params_to_json,
+    read_fitted,
+    read_params,
     read_preprocessing,
 )
 
@@ -247,7 +254,7 @@ def read_header(file: Path) -> tuple[dict, dict]:
         spans.append(tuple(offsets))
     spans.sort()
     ends = [0] + [e for _, e in spans]
-    _want(all(b == e for (b, _), e in zip(spans, ends)) and ends[-1] == size - 8 - n,
+    _want(all(b == e for (b, _), e in zip(spans, ends, strict=False)) and ends[-1] == size - 8 - n,
           f"the tensors of {WEIGHTS_FILE} do not tile its data exactly")
     return entries, metadata
 

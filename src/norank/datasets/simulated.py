@@ -76,24 +76,24 @@ def _galaxy_hard(n, rng):
     images = np.empty((N, SIZE, SIZE), dtype=np.float32)
     blocks = [slice(c * n, (c + 1) * n) for c in range(4)]
 
-    e, s, l, g = blocks
-    images[e] = np.exp(-u(2.5, 6.0) * r2[e])
+    el, sp, le, ir = blocks  # elliptical, spiral, lenticular, irregular
+    images[el] = np.exp(-u(2.5, 6.0) * r2[el])
     # Spiral: arm count 1..4, pitch and handedness, arm strength and phase all vary.
     arms = rng.integers(1, 5, size=(n, 1, 1)).astype(np.float32)
     pitch = u(5.0, 14.0) * rng.choice(np.float32([-1.0, 1.0]), size=(n, 1, 1))
-    wave = np.sin(arms * np.arctan2(b[s], a[s]) + pitch * np.sqrt(r2[s]) + u(0, 2 * np.pi))
-    images[s] = np.exp(-u(2.0, 4.0) * r2[s]) * (1 + u(0.4, 0.9) * wave)
+    wave = np.sin(arms * np.arctan2(b[sp], a[sp]) + pitch * np.sqrt(r2[sp]) + u(0, 2 * np.pi))
+    images[sp] = np.exp(-u(2.0, 4.0) * r2[sp]) * (1 + u(0.4, 0.9) * wave)
     # Lenticular: bright bulge with a disc truncated at a random radius.
-    images[l] = np.exp(-u(4.0, 8.0) * r2[l]) * np.where(r2[l] > u(0.35, 0.8) ** 2, u(0.1, 0.35), 1.0)
+    images[le] = np.exp(-u(4.0, 8.0) * r2[le]) * np.where(r2[le] > u(0.35, 0.8) ** 2, u(0.1, 0.35), 1.0)
     # Irregular: a few clumps of random position, width and weight around the centre.
     k = 5
     px, py = rng.uniform(-0.7, 0.7, size=(2, n, k, 1, 1)).astype(np.float32)
     width = rng.uniform(0.08, 0.3, size=(n, k, 1, 1)).astype(np.float32)
     weight = rng.uniform(0.2, 1.0, size=(n, k, 1, 1)).astype(np.float32) * (rng.random((n, k, 1, 1)) < 0.8)
     weight[:, 0] = 1.0
-    d2 = (dx[g][:, None] - px) ** 2 + (dy[g][:, None] - py) ** 2
+    d2 = (dx[ir][:, None] - px) ** 2 + (dy[ir][:, None] - py) ** 2
     clumps = (weight * np.exp(-d2 / (2 * width**2))).sum(axis=1)
-    images[g] = clumps / clumps.max(axis=(1, 2), keepdims=True)
+    images[ir] = clumps / clumps.max(axis=(1, 2), keepdims=True)
 
     images *= u(0.35, 1.0, N)  # brightness
     return images, u(0.02, 0.12, N)  # per-sample noise level

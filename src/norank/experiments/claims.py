@@ -98,8 +98,8 @@ def claims_table(results):
     """One row per paper claim: paper value, ours in-sample, ours held-out mean ± std, best other method
     held-out (by mean; norank excluded), then the open checks."""
     recs = results["records"]
-    lines = ["| claim | method | paper (in-sample) | ours in-sample | ours in-sample, trained to collapse "
-             "| ours held-out | best baseline held-out |",
+    lines = [("| claim | method | paper (in-sample) | ours in-sample | ours in-sample, trained to collapse "
+              "| ours held-out | best baseline held-out |"),
              "|---|---|---|---|---|---|---|"]
     lines += [_claim_row(recs, *claim) for claim in PAPER_CLAIMS]
     lines += [_cp_tucker_row(recs), efficiency_claim(recs), open_check_row(recs)]

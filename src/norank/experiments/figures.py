@@ -44,7 +44,7 @@ def views(dataset, embeddings, path):
     cols = min(4, len(names))
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=False):
         P, y = embeddings[name]
         ax.scatter(P[:, 0], P[:, 1], c=y, s=6, cmap="tab20" if len(np.unique(y)) > 10 else "tab10")
         ax.set_title(name, fontsize=9)
@@ -67,7 +67,7 @@ def bars(results, dataset, path):
     names = sorted(groups, key=lambda m: (is_supervised(m), m))
     fig, axes = plt.subplots(1, len(BAR_METRICS), figsize=(2.6 * len(BAR_METRICS), 0.25 * len(names) + 1.6),
                              squeeze=False)
-    for ax, metric in zip(axes[0], BAR_METRICS):
+    for ax, metric in zip(axes[0], BAR_METRICS, strict=True):
         stats = [R.summarise(groups[m], metric) for m in names]
         means = [s[0] if s else np.nan for s in stats]
         stds = [s[1] if s else 0 for s in stats]
@@ -94,7 +94,7 @@ def curves(records, path, title, keys=("loss", "active_fraction", "embedding_spr
     if not seen:
         return False
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    for ax, key in zip(axes[0], keys, strict=True):
         for name, h in seen.items():
             if h.get(key):
                 ax.plot(range(1, len(h[key]) + 1), h[key], label=name)
@@ -145,10 +145,10 @@ def sensitivity_heatmaps(means, margins, rows, columns, title, path) -> bool:
         return False
     plt = _plt()
     fig, axes = plt.subplots(len(means), len(margins), figsize=(3.3 * len(margins), 2.9 * len(means)), squeeze=False)
-    for axes_row, (metric, cells) in zip(axes, means.items()):
+    for axes_row, (metric, cells) in zip(axes, means.items(), strict=True):
         values = [v for v in cells.values() if v is not None]
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
-        for ax, m in zip(axes_row, margins):
+        for ax, m in zip(axes_row, margins, strict=True):
             grid = np.array([[cells.get((m, d, u), np.nan) for u in columns] for d in rows], dtype=float)
             image = ax.imshow(grid, vmin=low, vmax=high, cmap="viridis", origin="lower")
             for (i, j), v in np.ndenumerate(grid):

@@ -29,8 +29,8 @@ PREDICTING = ("tangent_logistic", "tangent_svc")
 # raised the 70/30 scores further but lowered leave-site-out ones (study i, docs/defaults.md "ABIDE"),
 # so it is not part of the setting.
 DATASET_SETTINGS: dict[str, tuple[dict, str]] = {
-    "abide": ({"dropout": 0.5}, "6105 connectivity features for about 610 training samples: dropout 0.5 "
-              "raised held-out 1-NN accuracy from 0.651 to 0.665 over 3 seeds (docs/defaults.md)"),
+    "abide": ({"dropout": 0.5}, ("6105 connectivity features for about 610 training samples: dropout 0.5 "
+                                 "raised held-out 1-NN accuracy from 0.651 to 0.665 over 3 seeds (docs/defaults.md)")),
 }
 
 # Dataset settings the transformer baseline does not share: principal components have no rows or

@@ -36,7 +36,8 @@ def merge(results: list[dict]) -> dict:
     study_seeds = [r["meta"].get("study_seeds", r["meta"]["seeds"]) for r in results]
     if any(list(seeds) != list(study_seeds[0]) for seeds in study_seeds):
         # Runs made with different --study-seeds: the seeds per dataset, for the report header.
-        meta["study_seeds"] = {d: list(seeds) for r, seeds in zip(results, study_seeds) for d in r["meta"]["datasets"]}
+        meta["study_seeds"] = {d: list(seeds) for r, seeds in zip(results, study_seeds, strict=True)
+                               for d in r["meta"]["datasets"]}
     threads = [r["meta"]["runtime_threads"] for r in results if r["meta"].get("runtime_threads")]
     if threads:
         meta["runtime_threads"] = threads[0]

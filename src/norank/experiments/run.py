@@ -137,7 +137,7 @@ def _run_job(job: Job, data, quick: bool) -> tuple[dict, np.ndarray | None, np.n
     result = {"metrics": out.metrics, "fit_seconds": round(out.fit_seconds, 3), "n_train": int(len(train)),
               "n_test": int(len(test)), "diagnostics": out.diagnostics, "history": history,
               "per_class_recall": out.per_class_recall,
-              "train_class_counts": {str(n): int(c) for n, c in zip(data["target_names"], counts)}}
+              "train_class_counts": {str(n): int(c) for n, c in zip(data["target_names"], counts, strict=True)}}
     return result, out.Z, data["y"][test]
 
 

@@ -42,8 +42,8 @@ def jobs(ctx):
 def _render(dataset, sel):
     acc, ari = means(sel, "knn_accuracy"), means(sel, "ari")
     best = max(acc.values(), default=None)
-    parts = [f"{seeds_note(sel)}; each cell is held-out 1-NN accuracy / ARI. Bold: the best 1-NN accuracy of the "
-             f"grid. Heatmaps: figure `sensitivity_{dataset}.png`."]
+    parts = [(f"{seeds_note(sel)}; each cell is held-out 1-NN accuracy / ARI. Bold: the best 1-NN accuracy of the "
+              f"grid. Heatmaps: figure `sensitivity_{dataset}.png`.")]
     for m in MARGINS:
         lines = [f"| margin {m:g}: diversity_weight ↓, uniformity_weight → | "
                  + " | ".join(f"{u:g}" for u in UNIFORMITY_WEIGHTS) + " |",
