@@ -41,7 +41,7 @@ def print_table(rows: list[tuple[str, dict]]) -> None:
                          _fmt(f["ratio"]), _fmt(f["target"]), _fmt(f["met"])) for mod, f in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for k, line in enumerate(lines):
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
         if k == 0:
             print("  ".join("-" * w for w in widths))
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import figure
-from benchmarks.peers import PML_LOSSES, pml_loop, plain_triplet_loop
+from benchmarks.peers import PML_LOSSES, plain_triplet_loop, pml_loop
 
 SMALL_SETS = ("olivetti", "lfw", "digits", "galaxy-hard", "crystal-hard")
 LARGE_PARAMS = dict(hidden_layer_sizes=(256,), embedding_dim=32, batch_size=512, epochs=2, mining="batch_hard",

@@ -129,7 +129,7 @@ def check_same(kind: str, b: int) -> int:
         ours_t = [range(ours_t)]
     if len(ours_t[0]) != len(their_t[0]):
         raise AssertionError(f"{kind}, B={b}: norank mined {len(ours_t[0])} triplets, PML {len(their_t[0])}")
-    if kind == "batch_hard" and not all(torch.equal(x, y.long()) for x, y in zip(ours_t, their_t)):
+    if kind == "batch_hard" and not all(torch.equal(x, y.long()) for x, y in zip(ours_t, their_t, strict=True)):
         raise AssertionError(f"batch_hard, B={b}: norank and PML chose different triplets")
     if not torch.allclose(ours_loss, their_loss, rtol=1e-9, atol=1e-12):
         raise AssertionError(f"{kind}, B={b}: loss {ours_loss.item()} (norank) vs {their_loss.item()} (PML)")

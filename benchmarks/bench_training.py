@@ -1,7 +1,8 @@
 """Training step efficiency, transform throughput and the end-to-end Olivetti fit.
 
 - step: one whole training step (sampling, forward, mining, every default loss term, backward, the
-  default optimiser Adam) of a 4096→512→256→64 MLP at B=512, in FLOP/s as a share of the machine's fp32 GEMM rate (torch.mm, same run).
+  default optimiser Adam) of a 4096→512→256→64 MLP at B=512, in FLOP/s as a share of the machine's fp32 GEMM
+  rate (torch.mm, same run).
 - transform: samples/s of `transform` on 784-d input, preprocessing included, beside a bare forward.
 - olivetti: the default fit (time and peak memory) beside supervised UMAP and PCA→NCA.
 """
@@ -32,7 +33,7 @@ def _step_flops(batch: int, steps: int) -> tuple[float, float]:
     from norank.training import adam, fit_encoder
 
     sizes = (4096, 512, 256, 64)
-    n_params_flops = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    n_params_flops = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     flops_per_step = 6.0 * batch * n_params_flops  # forward 2·B·W, backward 4·B·W
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(batch // 4), 16)

@@ -7,8 +7,8 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from queue import Empty
-from typing import Callable
 
 FIGURE_KEYS = ("name", "value", "unit", "peer", "peer_value", "ratio", "target", "met")
 

@@ -60,7 +60,7 @@ def main() -> int:
             gpu_idx = miner(d_gpu, labels.cuda(), 0.2)
             torch.cuda.synchronize()
             t2 = time.perf_counter()
-            same = all(torch.equal(a, b.cpu()) for a, b in zip(cpu_idx, gpu_idx))
+            same = all(torch.equal(a, b.cpu()) for a, b in zip(cpu_idx, gpu_idx, strict=True))
             l_cpu = float(triplet_margin_loss(d_cpu, *cpu_idx, 0.2))
             l_gpu = float(triplet_margin_loss(d_gpu, *gpu_idx, 0.2))
             print(f"B={batch} {name:10s} cpu {1e3 * (t1 - t0):7.2f} ms  cuda {1e3 * (t2 - t1):7.2f} ms  "

@@ -63,7 +63,7 @@ def plain_triplet_loop(X, y, sizes=(784, 256, 32), epochs: int = 2, batch: int =
     rows read from X (an array or a memory map)."""
     torch.manual_seed(seed)
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(sizes) - 2 else [])
     model = nn.Sequential(*layers)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
