@@ -166,11 +166,11 @@ def test_bad_input_gets_one_clear_error(data):
 
 def test_torch_baselines_leave_global_random_state_alone(data):
     X, y, _ = data
-    torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()  # noqa: NPY002 - the global state
     make_baseline("vae", epochs=1).fit(X)
     make_baseline("dec", epochs=1, refine_epochs=1).fit(X, y)
     assert torch.equal(torch.get_rng_state(), torch_state)
-    np.testing.assert_array_equal(np.random.get_state()[1], np_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002 - the global state
 
 
 # -- linear baselines against scikit-learn -------------------------------------------------------------
@@ -178,7 +178,8 @@ def test_torch_baselines_leave_global_random_state_alone(data):
 
 def test_raw_is_the_flattened_input_and_upper_triangle_for_symmetric(data):
     X, y, X_new = data
-    np.testing.assert_array_equal(make_baseline("raw").fit(X).transform(X_new), X_new.reshape(12, -1).astype(np.float32))
+    np.testing.assert_array_equal(make_baseline("raw").fit(X).transform(X_new),
+                                  X_new.reshape(12, -1).astype(np.float32))
     S = X[:, :5, :] @ X[:, :5, :].transpose(0, 2, 1)  # symmetric (40, 5, 5)
     iu = np.triu_indices(5, k=1)
     np.testing.assert_array_equal(make_baseline("raw").fit(S).transform(S), S[:, iu[0], iu[1]].astype(np.float32))
@@ -221,6 +222,7 @@ def test_pca_front_stops_at_the_numerical_rank():
     """Digits have pixels that are (almost) always 0: PCA components past the standardised rank are
     rounding noise, and LDA scaled one held-out sample to norm 4e14 through them before the cap."""
     from sklearn.datasets import load_digits
+
     from norank.baselines.linear import standardised_rank
     from norank.splits import holdout_split
 
@@ -343,7 +345,7 @@ def test_reconstruction_error_decreases_with_rank(cls, data):
         errors.append(np.linalg.norm(X - full) / np.linalg.norm(X))
         # Re-embedding by least squares can only fit the training samples better.
         assert model.reconstruction_error(X) <= errors[-1] + 1e-7
-    assert all(a > b for a, b in zip(errors, errors[1:])), errors
+    assert all(a > b for a, b in zip(errors, errors[1:], strict=False)), errors
     assert errors[-1] < 0.9 * errors[0]
 
 

@@ -37,7 +37,8 @@ def test_fit_embed_evaluate_round_trip(data_file, tmp_path, capsys):
                  "--embedding-dim", "8", "--random-state", "0", "--margin", "0.3"]) == 0
     est = NoRankEmbedder.load(model)
     assert est.hidden_layer_sizes == (32, 16) and est.margin == 0.3 and est.epochs == 3
-    expected = NoRankEmbedder(epochs=3, hidden_layer_sizes=(32, 16), embedding_dim=8, random_state=0, margin=0.3).fit(X, y)
+    expected = NoRankEmbedder(epochs=3, hidden_layer_sizes=(32, 16), embedding_dim=8, random_state=0, margin=0.3)
+    expected.fit(X, y)
     out = tmp_path / "Z.npy"
     assert _run(["embed", str(model), str(path), "--out", str(out)]) == 0
     assert np.array_equal(np.load(out), expected.transform(X))

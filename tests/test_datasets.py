@@ -213,7 +213,7 @@ def test_connectivity_reproduces_abide_file_and_nilearn(data_dir):
     before = [s.copy() for s in series]
     C = connectivity_from_timeseries(series)
     assert C.shape == (20, 111, 111) and C.dtype == np.float32
-    for s, b in zip(series, before):  # the caller's series are untouched
+    for s, b in zip(series, before, strict=True):  # the caller's series are untouched
         np.testing.assert_array_equal(s, b)
 
     triu = np.load(data_dir / "abide_pcp_cpac_filtnoglobal_ho_corr.npz")["corr_triu"]
@@ -476,7 +476,7 @@ def test_load_file_csv(tmp_path, stack):
     labels = stack[1]
     with open(tmp_path / "h.csv", "w") as fh:
         fh.write("a,species,b,c\n")
-        for row, lab in zip(X2, labels):
+        for row, lab in zip(X2, labels, strict=True):
             fh.write(f"{row[0]:.9g},{lab},{row[1]:.9g},{row[2]:.9g}\n")
     _check(load_file(tmp_path / "h.csv", y_key="species"), X2, labels)
     _check(load_file(tmp_path / "h.csv", y_key=1), X2, labels)

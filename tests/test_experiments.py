@@ -3,6 +3,7 @@ publish."""
 
 import csv
 import json
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ N_SAMPLES = 64  # galaxy-hard, 16 per class
 class Spy:
     """Wraps a real model and records every array it is fitted on."""
 
-    calls = []
+    calls: ClassVar[list[dict]] = []  # shared by every Spy of a run, reset by the fixture
 
     def __init__(self, name, model):
         self.name, self.model = name, model
@@ -90,7 +91,8 @@ def test_results_json_schema(tiny_run):
         assert set(r["metrics"]) == expected
         assert all(v is None or np.isfinite(v) for v in r["metrics"].values())
         n_train = N_SAMPLES - int(np.ceil(0.3 * N_SAMPLES)) if r["protocol"] == "heldout" else N_SAMPLES
-        assert r["n_train"] == n_train and r["n_train"] + (r["n_test"] if r["protocol"] == "heldout" else 0) == N_SAMPLES
+        n_test = r["n_test"] if r["protocol"] == "heldout" else 0
+        assert r["n_train"] == n_train and r["n_train"] + n_test == N_SAMPLES
     norank = next(r for r in records if r["method"] == "norank" and r["protocol"] == "heldout")
     assert len(norank["history"]["loss"]) == 3  # the quick epoch cap reached the estimator
 
@@ -101,7 +103,7 @@ def test_csv_one_row_per_record(tiny_run):
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(results["records"])
     assert {"dataset", "method", "protocol", "seed", "fit_seconds", "silhouette", "knn_accuracy"} <= set(rows[0])
-    for row, rec in zip(rows, results["records"]):
+    for row, rec in zip(rows, results["records"], strict=True):
         assert row["method"] == rec["method"] and row["protocol"] == rec["protocol"]
         assert float(row["silhouette"]) == pytest.approx(rec["metrics"]["silhouette"])
 
@@ -283,7 +285,8 @@ def test_collapse_study_runs_both_protocols_and_reuses_the_defaults():
     assert {(j.variant, j.seed, j.split) for j in insample} == {("defaults", 0, "all"), ("collapse", 0, "all")}
     assert len([j for j in jobs if j.protocol == "heldout"]) == 4
     defaults = next(j for j in jobs if j.variant == "defaults")
-    assert M.config_key(defaults.method, "olivetti", False, defaults.overrides) == M.config_key("norank", "olivetti", False, {})
+    default_key = M.config_key("norank", "olivetti", False, {})
+    assert M.config_key(defaults.method, "olivetti", False, defaults.overrides) == default_key
     collapse = next(j for j in jobs if j.variant == "collapse")
     assert collapse.overrides["margin"] == 2.0 and collapse.overrides["distance"] == "euclidean"
     only_insample = S.study_jobs("collapse", ["olivetti"], [0, 1], set(), protocols=["insample"])
@@ -309,7 +312,8 @@ def test_pca_study_covers_both_kinds_of_split_on_abide_only():
         (v, s, split) for v in variants for s in (0, 1) for split in ("stratified", "site:NYU", "site:UM_1")}
     assert {j.dataset for j in jobs} == {"abide"} and len(jobs) == len(variants) * 2 * 3
     features = next(j for j in jobs if j.variant == "features")
-    assert M.config_key(features.method, "abide", False, features.overrides) == M.config_key("norank", "abide", False, {})
+    default_key = M.config_key("norank", "abide", False, {})
+    assert M.config_key(features.method, "abide", False, features.overrides) == default_key
     assert {j.overrides.get("pca_components") for j in jobs} == {None, *PCA_COMPONENTS}
     assert S.study_jobs("pca", ["digits"], [0], set(M.all_methods()), sites={}) == []
 

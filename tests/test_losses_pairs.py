@@ -87,7 +87,7 @@ def test_multi_similarity_equals_pml(case, alpha, beta, base):
 
 
 def _pair_set(t):
-    return set(zip(t[0].tolist(), t[1].tolist())), set(zip(t[2].tolist(), t[3].tolist()))
+    return set(zip(t[0].tolist(), t[1].tolist(), strict=True)), set(zip(t[2].tolist(), t[3].tolist(), strict=True))
 
 
 @pytest.mark.parametrize("case", list(LABELS))

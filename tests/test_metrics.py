@@ -111,7 +111,7 @@ def test_deterministic_and_inputs_not_modified(writeable):
     assert evaluate(Z, y, X=X, random_state=7) == first
     assert evaluate(Z, y, X=X, random_state=7, sample_size=100) != first  # sampled path, too
     knn_accuracy(Z[:150], y[:150], Z[150:], y[150:], k=3)
-    for a, c in zip((X, Z, y), copies):
+    for a, c in zip((X, Z, y), copies, strict=True):
         np.testing.assert_array_equal(a, c)
 
 

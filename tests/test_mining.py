@@ -35,7 +35,7 @@ def _batch(n_classes=5, per_class=4, dim=6, seed=0, singletons=0):
 
 
 def _triples(t):
-    return set(zip(*(x.tolist() for x in t)))
+    return set(zip(*(x.tolist() for x in t), strict=True))
 
 
 def _brute_pairs(labels):
@@ -47,7 +47,7 @@ def _brute_pairs(labels):
 
 def _assert_same(ours, theirs):
     assert len(ours) == len(theirs) == 3
-    for x, y in zip(ours, theirs):
+    for x, y in zip(ours, theirs, strict=True):
         assert x.dtype == torch.long
         assert torch.equal(x, y.long())
 
@@ -140,7 +140,7 @@ def test_semihard_and_hard_equal_brute_force(seed, squared):
     z, labels = _batch(seed=seed, singletons=1)
     dist = pairwise_distances(z, squared=squared)
     for miner, semihard in ((semihard_triplets, True), (hard_triplets, False)):
-        ours = list(zip(*(x.tolist() for x in miner(dist, labels, 0.2))))
+        ours = list(zip(*(x.tolist() for x in miner(dist, labels, 0.2)), strict=True))
         assert ours == _brute_closest(dist, labels, semihard)
 
 
@@ -156,7 +156,7 @@ def test_semihard_fallback_takes_farthest_closer_negative():
     # From 1, the positive 2 is at squared distance 1; the negative 0 ties it (not farther), so the
     # closest strictly farther negative is 10 (index 1).
     assert got[(2, 3)] == 1
-    assert list(zip(*(x.tolist() for x in semihard_triplets(dist, labels, 0.2)))) == _brute_closest(
+    assert list(zip(*(x.tolist() for x in semihard_triplets(dist, labels, 0.2)), strict=True)) == _brute_closest(
         dist, labels, True)
 
 
@@ -189,19 +189,19 @@ def test_semihard_sort_and_scan_paths_agree_with_brute_force(monkeypatch, thresh
     monkeypatch.setattr(mining, "ELEMENT_BUDGET", 50)
     z, labels = _batch(n_classes=n_classes, per_class=24 // n_classes, seed=8, singletons=1)
     dist = pairwise_distances(z)
-    ours = list(zip(*(x.tolist() for x in semihard_triplets(dist, labels, 0.2))))
+    ours = list(zip(*(x.tolist() for x in semihard_triplets(dist, labels, 0.2)), strict=True))
     assert ours == _brute_closest(dist, labels, True)
     x = torch.tensor([[0.0], [10.0], [1.0], [2.0], [3.0]], dtype=torch.float64)  # the fallback batch
     d = pairwise_distances(x)
     y = torch.tensor([0, 0, 1, 1, 1])
-    assert list(zip(*(t.tolist() for t in semihard_triplets(d, y, 0.2)))) == _brute_closest(d, y, True)
+    assert list(zip(*(t.tolist() for t in semihard_triplets(d, y, 0.2)), strict=True)) == _brute_closest(d, y, True)
     # Small integer points: exact distances with many ties, which go to the lowest index.
     g = torch.Generator().manual_seed(9)
     x = torch.randint(0, 4, (15, 1), generator=g).double()
     y = torch.randint(0, 3, (15,), generator=g)
     d = pairwise_distances(x)
     for miner, semihard in ((semihard_triplets, True), (hard_triplets, False)):
-        assert list(zip(*(t.tolist() for t in miner(d, y, 0.2)))) == _brute_closest(d, y, semihard)
+        assert list(zip(*(t.tolist() for t in miner(d, y, 0.2)), strict=True)) == _brute_closest(d, y, semihard)
 
 
 def test_anchors_without_positive_or_negative_are_skipped():

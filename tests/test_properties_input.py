@@ -83,7 +83,8 @@ def _labels(kind: str, n: int, n_classes: int):
 
 def _same(a, b) -> bool:
     if a.dtype == object:
-        return a.shape == b.shape and all(x is y or x == y for x, y in zip(a.ravel().tolist(), b.ravel().tolist()))
+        pairs = zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
+        return a.shape == b.shape and all(x is y or x == y for x, y in pairs)
     return np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
 
 

@@ -77,7 +77,7 @@ def test_uniformity_equals_brute_force_and_is_stable():
     z = _batch(seed=6)[0]
     rows = z.tolist()
     for t in (0.5, 2.0):
-        terms = [math.exp(-t * sum((a - b) ** 2 for a, b in zip(rows[i], rows[j])))
+        terms = [math.exp(-t * sum((a - b) ** 2 for a, b in zip(rows[i], rows[j], strict=True)))
                  for i, j in itertools.combinations(range(len(rows)), 2)]
         assert uniformity_loss(z, t=t).item() == pytest.approx(math.log(sum(terms) / len(terms)), rel=1e-9)
     # Large t: naive exp underflows to 0 and log(0) = -inf; logsumexp stays finite.

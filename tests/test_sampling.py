@@ -19,7 +19,7 @@ def test_every_batch_holds_p_distinct_classes_of_k_samples():
         blocks = y[batch].reshape(3, 4)
         assert (blocks == blocks[:, :1]).all()  # K samples of one class per block
         assert len(set(blocks[:, 0])) == 3  # P distinct classes
-        for block, rows in zip(blocks, batch.reshape(3, 4)):
+        for block, rows in zip(blocks, batch.reshape(3, 4), strict=True):
             n_members = np.sum(y == block[0])
             assert len(set(rows)) == min(4, n_members)  # distinct whenever the class has K members
 
@@ -47,14 +47,14 @@ def test_epochs_are_reproducible_and_differ():
     y = _labels()
     a, b = ClassBalancedBatchSampler(y, 3, 4, seed=5), ClassBalancedBatchSampler(y, 3, 4, seed=5)
     first = [x.copy() for x in a]
-    assert all(np.array_equal(u, v) for u, v in zip(first, b))
+    assert all(np.array_equal(u, v) for u, v in zip(first, b, strict=True))
     a.set_epoch(1)
-    assert not all(np.array_equal(u, v) for u, v in zip(first, a))
+    assert not all(np.array_equal(u, v) for u, v in zip(first, a, strict=True))
 
 
 def test_ranks_split_the_global_batch():
     y = _labels()
     ranks = [ClassBalancedBatchSampler(y, 3, 4, seed=7, num_replicas=2, rank=r) for r in (0, 1)]
     whole = ClassBalancedBatchSampler(y, 3, 4, seed=7)
-    for g, r0, r1 in zip(whole, *ranks):
+    for g, r0, r1 in zip(whole, *ranks, strict=True):
         np.testing.assert_array_equal(np.sort(np.concatenate([r0, r1])), np.sort(g))

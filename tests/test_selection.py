@@ -16,7 +16,7 @@ FAST = {"epochs": 2, "batch_size": 40, "random_state": 0}
 def squares(n_per_class, shape, sizes, positions, rng):
     """Noisy images, class c a bright square of side sizes[c] at positions[c] (None: a random place)."""
     X, y = [], []
-    for c, (size, pos) in enumerate(zip(sizes, positions)):
+    for c, (size, pos) in enumerate(zip(sizes, positions, strict=True)):
         for _ in range(n_per_class):
             image = 0.1 * rng.standard_normal(shape)
             r, col = pos if pos is not None else rng.integers(0, np.array(shape) - size + 1)

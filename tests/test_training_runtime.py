@@ -41,7 +41,8 @@ def _worker(rank, world, port, out_dir, params):
         est = NoRankEmbedder(**params).fit(X, y)
         if rank == 0:
             name = "ddp" if world > 1 else "single"
-            torch.save({k: v.clone() for k, v in est.encoder_.state_dict().items()}, os.path.join(out_dir, f"{name}.pt"))
+            weights = {k: v.clone() for k, v in est.encoder_.state_dict().items()}
+            torch.save(weights, os.path.join(out_dir, f"{name}.pt"))
             torch.save(est.history_, os.path.join(out_dir, f"{name}_history.pt"))
     finally:
         if world > 1:
