@@ -3,8 +3,8 @@
 Stratified 70/30 splits (`norank.splits.holdout_split`, the protocol's splitter) on tuning seeds only
 (report seeds are refused).
 A configuration is `baseline:NAME:METRIC` (tangent_logistic / tangent_svc, scored on their own predictions)
-or `norank:NORMALIZATION[:METRIC]` (NoRankEmbedder with ABIDE's settings and that normalization, scored by
-the experiments' logistic-regression probe on its embeddings).
+or `norank:NORMALIZATION[:METRIC]` (NoRankEmbedder with ABIDE's settings, that normalization and the
+keywords of --params, scored by the experiments' logistic-regression probe on its embeddings).
 
     OMP_NUM_THREADS=1 python benchmarks/study_tangent_abide.py --seeds 100,101,102,103,104 \
         baseline:tangent_logistic:riemann norank:sample norank:tangent:riemann
@@ -29,7 +29,7 @@ def run_baseline(ds, name, metric, seed, tr, te) -> dict:
     return dict(**own_scores(model, ds.X[te], ds.y[te]), C=model.C_, fit_seconds=round(fit, 1))
 
 
-def run_norank(ds, normalization, metric, seed, tr, te) -> dict:
+def run_norank(ds, normalization, metric, seed, tr, te, extra) -> dict:
     from norank import NoRankEmbedder
     from norank.experiments.classify import probe_scores
     from norank.experiments.methods import norank_settings
@@ -39,7 +39,7 @@ def run_norank(ds, normalization, metric, seed, tr, te) -> dict:
         defaults = list(TensorPreprocessor.__init__.__defaults__)
         defaults[-1] = metric
         TensorPreprocessor.__init__.__defaults__ = tuple(defaults)
-    params = {**norank_settings("abide"), "normalization": normalization}
+    params = {**norank_settings("abide"), "normalization": normalization, **extra}
     t = time.time()
     est = NoRankEmbedder(**params, random_state=seed).fit(ds.X[tr], ds.y[tr])
     fit = time.time() - t
@@ -50,6 +50,7 @@ def run_norank(ds, normalization, metric, seed, tr, te) -> dict:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="100,101,102,103,104")
+    parser.add_argument("--params", default="{}", help="JSON of extra NoRankEmbedder keywords for norank runs")
     parser.add_argument("configs", nargs="+")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -72,7 +73,7 @@ def main(argv=None) -> None:
             if kind == "baseline":
                 record = run_baseline(ds, first, metric or None, seed, tr, te)
             else:
-                record = run_norank(ds, first, metric or None, seed, tr, te)
+                record = run_norank(ds, first, metric or None, seed, tr, te, json.loads(args.params))
             print(json.dumps({"config": config, "seed": seed, **record}), flush=True)
 
 
