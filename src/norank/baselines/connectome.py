@@ -91,7 +91,7 @@ class _TangentLinear(Baseline):
             return FALLBACK_C, {}
         grid = [float(c) for c in np.ravel(self.C_grid)]
         folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed_of(self.random_state)).split(X, y)
-        scores = {c: [] for c in grid}
+        scores: dict[float, list[float]] = {c: [] for c in grid}
         for tr, va in folds:
             _, _, A, B = tangent_features(X[tr], self.metric, X[va])
             for c in grid:
