@@ -49,7 +49,7 @@ def _read_data(data: str, x_key: str | None, y_key: str | None, data_dir: str | 
     if path.suffix:
         if not path.exists():
             raise CLIError(f"{data}: no such file; pass a .npy/.npz/.mat/.h5/.csv file or a dataset name.")
-        kwargs = {"x_key": x_key, "y_key": y_key}
+        kwargs: dict[str, Any] = {"x_key": x_key, "y_key": y_key}
         if mmap and path.suffix == ".npy":
             kwargs["mmap"] = True
         return datasets.load_file(path, **kwargs)
@@ -168,7 +168,7 @@ def fit(**kwargs):
         distributed.teardown()
 
 
-fit.__signature__ = _fit_signature()
+fit.__signature__ = _fit_signature()  # type: ignore[attr-defined]  # inspect (and so typer) reads it
 app.command("fit")(fit)
 
 
@@ -295,12 +295,13 @@ def reproduce(
     if protocol not in ("heldout", "insample", "both"):
         raise CLIError(f"--protocol {protocol!r}: use heldout, insample or both.")
     _check_output(out, "--out", "dir")
+    chosen: int | list[int] = seeds  # a number of report seeds, or the tuning seeds themselves
     if seed_list is not None:
         try:
-            seeds = [int(v) for v in _split(seed_list) or ()]
+            chosen = [int(v) for v in _split(seed_list) or ()]
         except ValueError:
             raise CLIError(f"--seed-list {seed_list!r}: give comma-separated integers, e.g. 0,1,2.") from None
-    run_reproduce(out=out, datasets=_split(datasets), methods=_split(methods), seeds=seeds, protocol=protocol,
+    run_reproduce(out=out, datasets=_split(datasets), methods=_split(methods), seeds=chosen, protocol=protocol,
                   quick=quick, data_dir=data_dir, studies=_split(studies), command=" ".join(sys.argv), resume=resume,
                   study_seeds=study_seeds, rerun=_split(rerun))
 
@@ -309,7 +310,7 @@ def _click():
     """The click that typer runs on: its own copy (`typer._click`, typer >= 0.2x) or the click package."""
     import typer.core
 
-    return getattr(typer.core, "_click", None) or typer.core.click
+    return getattr(typer.core, "_click", None) or typer.core.click  # type: ignore[attr-defined]  # older typer
 
 
 def main(argv=None) -> None:

@@ -11,6 +11,7 @@ an explicit `torch.Generator`, and dropout draws its masks from a generator of i
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -172,7 +173,10 @@ def build_head(embedding_dim: int, *, generator: torch.Generator | None = None, 
     return initialise(head, generator, device)
 
 
-def initialise(module: nn.Module, generator: torch.Generator | None, device="cpu") -> nn.Module:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def initialise(module: ModuleT, generator: torch.Generator | None, device="cpu") -> ModuleT:
     """Materialise a meta-device module on `device` with torch's default initialisation, drawn from
     `generator`: Kaiming-uniform weights and fan-in uniform biases for linear and conv layers, Xavier for
     attention projections, identity for normalisation layers, zeros for everything else."""

@@ -71,7 +71,7 @@ class _FileRows:
         self.path, self.first_byte, self.row_stride = path, first_byte, row_stride
         self.dtype, self.row_shape = np.dtype(dtype), tuple(row_shape)
         self.row_bytes = int(np.prod(row_shape)) * self.dtype.itemsize
-        self.fd = None
+        self.fd: int | None = None
 
     @classmethod
     def of(cls, X: np.memmap):
@@ -82,7 +82,7 @@ class _FileRows:
         if not (row.flags.c_contiguous and X.strides[0] >= row.nbytes and X.dtype.isnative):
             return None
         try:  # where X's first byte lies in the file: map start + X's distance from the map's first byte
-            base = np.frombuffer(X._mmap, np.uint8).ctypes.data
+            base = np.frombuffer(X._mmap, np.uint8).ctypes.data  # type: ignore[attr-defined]  # numpy's own map
         except (TypeError, ValueError, BufferError):
             return None
         offset = int(getattr(X, "offset", 0) or 0)
@@ -104,7 +104,7 @@ class _FileRows:
         for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(unique)], strict=True):
             want = (hi - lo) * self.row_bytes
             offset = self.first_byte + int(unique[lo]) * self.row_stride
-            got = os.preadv(self.fd, [memoryview(flat[lo:hi]).cast("B")], offset)
+            got = os.preadv(self.fd, [flat[lo:hi].data.cast("B")], offset)
             if got != want:
                 raise OSError(f"short read from {self.path}: {got} of {want} bytes; the file changed or is truncated.")
         return out.astype(work_dtype(self.dtype), copy=False)

@@ -291,7 +291,7 @@ def _scan(Zt, codes, counts, queries, k_top, Xt=None, k=0):
         out["precision_at_1"][start:stop] = same[:, 0].to(Zt.dtype).numpy()
         out["r_precision"][start:stop] = (hits.sum(1) / r).numpy()
         out["map_at_r"][start:stop] = ((cum * hits / ranks).sum(1) / r).numpy()
-        if Xt is not None:
+        if Xt is not None and x_block is not None:  # both or neither
             dx2 = squared_distances(Xt[q], Xt, x_sq, out=x_block[: stop - start])
             dx2[rows, q] = float("inf")
             nn_x = select_smallest(dx2, k)[1]

@@ -87,7 +87,7 @@ class Integer(Constraint):
         bound = f" between {self.low} and {self.high}" if self.high is not None else f" >= {self.low}"
         if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name}={value!r} must be an integer{bound}.")
-        if value < self.low or (self.high is not None and value > self.high):
+        if int(value) < self.low or (self.high is not None and int(value) > self.high):
             raise ValueError(f"{name}={value!r} must be an integer{bound}.")
 
     def parse(self, text):
@@ -146,7 +146,7 @@ class Sizes(Constraint):
     def check(self, name, value):
         sizes = (value,) if isinstance(value, numbers.Integral) else value
         ok = isinstance(sizes, (tuple, list)) and all(
-            isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) and s > 0 for s in sizes)
+            isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) and int(s) > 0 for s in sizes)
         if not ok:
             raise ValueError(f"{name}={value!r} must be a tuple of positive integers, e.g. (512,) or (1024, 256).")
 
@@ -197,7 +197,7 @@ class Anything(Constraint):
 
 def _is_seed(v) -> bool:
     return v is None or isinstance(v, np.random.RandomState) or (
-        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and 0 <= v < 2**32)
+        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and 0 <= int(v) < 2**32)
 
 
 def _is_device(v) -> bool:
@@ -257,6 +257,8 @@ PARAMETERS: dict[str, Param] = {
                             "How batch classes are drawn: uniform, sqrt or proportional."),
     "normalization": Param("sample", Choice((), _registry("norank.preprocessing:NORMALIZATIONS")),
                            "Per-sample z-score, per-feature standardisation, tangent space or none."),
+    "tangent_metric": Param("riemann", Choice((), _registry("norank.tangent:METRICS")),
+                            "Metric of the reference mean and log map of normalization='tangent'."),
     "symmetric": Param("auto", Choice(("auto", True, False)), "Keep the upper triangle of symmetric matrices."),
     "fisher_z": Param(False, Boolean(), "Fisher z = artanh(r) of the upper triangle."),
     "pca_components": Param(None, Optional(Integer(1)), "Project rows onto this many principal components."),

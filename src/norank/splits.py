@@ -71,9 +71,9 @@ def stratified_subset(y, size, random_state=None, *, min_per_class: int = 1):
     y = _labels(y)
     _check_count(min_per_class, "min_per_class")
     if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        if not 1 <= size <= len(y):
+        if not 1 <= int(size) <= len(y):
             raise ValueError(f"size={size} must lie in [1, {len(y)}] (a count of samples) or in (0, 1] (a share).")
-        share = size / len(y)
+        share = int(size) / len(y)
     else:
         _check_share(size, "size", upper_inclusive=True)
         share = float(size)
@@ -93,8 +93,8 @@ def _labels(y) -> np.ndarray:
 
 
 def _check_share(value, name: str, upper_inclusive: bool) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < value
-    ok = ok and (value <= 1 if upper_inclusive else value < 1)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < float(value)
+    ok = ok and (float(value) <= 1 if upper_inclusive else float(value) < 1)
     if not ok:
         bound = "(0, 1]" if upper_inclusive else "(0, 1)"
         raise ValueError(f"{name}={value!r} must be a share in {bound}.")

@@ -13,8 +13,10 @@ False
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from functools import partial
 
+from norank.baselines._base import Baseline
 from norank.baselines.connectome import TangentLogisticBaseline, TangentSVCBaseline
 from norank.baselines.deep import DECBaseline, VAEBaseline
 from norank.baselines.linear import LDABaseline, NCABaseline, PCABaseline, RawBaseline
@@ -22,7 +24,7 @@ from norank.baselines.manifold import SupervisedUMAPBaseline, TSNEBaseline, UMAP
 from norank.baselines.tensor import CPBaseline, TSVDBaseline, TuckerBaseline
 from norank.baselines.transformer import TransformerBaseline
 
-BASELINES = {
+BASELINES: dict[str, Callable[..., Baseline]] = {
     "raw": RawBaseline,
     "pca": PCABaseline,
     "tsne": TSNEBaseline,

@@ -83,8 +83,12 @@ class Baseline(TransformerMixin, BaseEstimator):
     class code per sample for supervised adapters, the caller's labels (or None) otherwise.
     """
 
-    name = "baseline"
     supervised = False
+
+    @property
+    def name(self) -> str:
+        """The method name of the records; read-only (a subclass sets it as a class attribute or a property)."""
+        return "baseline"
 
     def fit(self, X_train, y_train=None):
         X = check_stack(X_train, "X_train")

@@ -131,7 +131,7 @@ class _SupervisedPCA(VectorBaseline):
     """Scaled PCA, its size chosen by inner cross-validation, followed by a supervised linear map."""
 
     supervised = True
-    whiten_options = (False,)
+    whiten_options: tuple[bool, ...] = (False,)
 
     def _head(self):  # pragma: no cover - abstract
         """The supervised map; its output size follows its input (n_components=None)."""

@@ -80,7 +80,7 @@ def _galaxy_hard(n, rng):
     images[el] = np.exp(-u(2.5, 6.0) * r2[el])
     # Spiral: arm count 1..4, pitch and handedness, arm strength and phase all vary.
     arms = rng.integers(1, 5, size=(n, 1, 1)).astype(np.float32)
-    pitch = u(5.0, 14.0) * rng.choice(np.float32([-1.0, 1.0]), size=(n, 1, 1))
+    pitch = u(5.0, 14.0) * rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(n, 1, 1))
     wave = np.sin(arms * np.arctan2(b[sp], a[sp]) + pitch * np.sqrt(r2[sp]) + u(0, 2 * np.pi))
     images[sp] = np.exp(-u(2.0, 4.0) * r2[sp]) * (1 + u(0.4, 0.9) * wave)
     # Lenticular: bright bulge with a disc truncated at a random radius.

@@ -126,6 +126,14 @@ def method_settings(name: str, dataset: str, quick: bool = False, overrides: dic
     return params if is_norank(name) else {k: v for k, v in params.items() if k not in NOT_FOR_TRANSFORMER}
 
 
+def _norank_keywords(name: str, dataset: str, quick: bool, overrides: dict | None) -> dict:
+    """`method_settings` of a method that runs with norank's settings (norank, its variants, the transformer)."""
+    settings = method_settings(name, dataset, quick, overrides)
+    if settings is None:
+        raise ValueError(f"method {name!r} does not run with norank's settings.")
+    return settings
+
+
 def is_norank(name: str) -> bool:
     return name == NORANK or name.startswith(NORANK + "_")
 
@@ -170,10 +178,10 @@ def make_method(name: str, seed: int, dataset: str, quick: bool = False, overrid
     if is_norank(name):
         from norank.estimator import NoRankEmbedder
 
-        return NoRankEmbedder(random_state=seed, **method_settings(name, dataset, quick, overrides))
+        return NoRankEmbedder(random_state=seed, **_norank_keywords(name, dataset, quick, overrides))
     if name == "transformer":
         # The same objective and training settings as norank, so only the encoder differs.
-        return make_baseline(name, random_state=seed, **method_settings(name, dataset, quick, overrides))
+        return make_baseline(name, random_state=seed, **_norank_keywords(name, dataset, quick, overrides))
     if name == "dec" and n_classes is not None:
         return make_baseline(name, random_state=seed, n_clusters=n_classes)
     return make_baseline(name, random_state=seed)
@@ -183,7 +191,7 @@ def config_key(name: str, dataset: str, quick: bool, overrides: dict | None) -> 
     """What decides a model's result apart from the data split: identical keys give identical fits, so
     a study variant equal to the main configuration reuses the main run."""
     if uses_norank_settings(name):
-        params = {**norank_defaults(), **method_settings(name, dataset, quick, overrides)}
+        params = {**norank_defaults(), **_norank_keywords(name, dataset, quick, overrides)}
         family = "transformer" if name == "transformer" else NORANK
         return (family, tuple(sorted((k, repr(v)) for k, v in params.items() if k != "verbose")))
     return (name, quick)

@@ -56,7 +56,8 @@ def publish(*dirs) -> Path:
     from norank.experiments import figures as F
     from norank.experiments.store import load_views
 
-    loaded, views = [], {}
+    loaded: list[dict] = []
+    views: dict[str, dict] = {}  # dataset -> method -> saved test embedding view
     for run_dir in run_dirs:
         source = run_dir / "results.json"
         if not source.is_file():

@@ -44,8 +44,8 @@ def value_of(record, name):
 
 def summarise(records, name):
     """(mean, std, n) of `name` over records, ignoring missing values; None when there are none."""
-    vals = [value_of(r, name) for r in records]
-    vals = np.array([v for v in vals if v is not None], dtype=float)
+    found = [value_of(r, name) for r in records]
+    vals = np.array([v for v in found if v is not None], dtype=float)
     if not len(vals):
         return None
     return float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0, len(vals)

@@ -39,8 +39,8 @@ def _render(d, records):
     best = [max((s[i][0] for _, s in rows if s[i]), default=None) for i in range(len(cols))]
     lines = ["| class_sampling | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
     for v, stats in rows:
-        cells = [(f"**{fmt(s, 'x')}**" if s and round(s[0], 3) == round(best[i], 3) else fmt(s, "x"))
-                 for i, s in enumerate(stats)]
+        cells = [f"**{fmt(s, 'x')}**" if s and b is not None and round(s[0], 3) == round(b, 3) else fmt(s, "x")
+                 for s, b in zip(stats, best, strict=True)]
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     return (f"{seeds_note(sel)}; 1-NN fitted on the training embeddings, recall on the test part; the "
             f"{N_SMALLEST} classes with the fewest training samples.\n\n" + "\n".join(lines))

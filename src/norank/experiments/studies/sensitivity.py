@@ -53,7 +53,8 @@ def _render(dataset, sel):
             for u in UNIFORMITY_WEIGHTS:
                 a, r = acc.get((m, d, u)), ari.get((m, d, u))
                 text = "–" if a is None else f"{a:.3f} / {'–' if r is None else f'{r:.3f}'}"
-                cells.append(f"**{text}**" if a is not None and round(a, 3) == round(best, 3) else text)
+                top = a is not None and best is not None and round(a, 3) == round(best, 3)
+                cells.append(f"**{text}**" if top else text)
             lines.append(f"| {d:g} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
