@@ -13,8 +13,9 @@ read or changed, so fits in parallel threads are independent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,12 +26,26 @@ from norank.encoders import seed_dropout
 from norank.lazy import PageReleaser, take_rows
 from norank.objective import Objective
 from norank.preprocessing import IN_MEMORY_BYTES
+from norank.validation import LazyArray
 
-__all__ = ["EmbeddingModel", "Features", "NonFiniteLossError", "TrainResult", "Run", "adam", "fit_encoder", "sgd"]
+__all__ = ["BatchSampler", "EmbeddingModel", "Features", "NonFiniteLossError", "TrainResult", "Run", "adam",
+           "fit_encoder", "sgd"]
+
+# An optimiser factory: the parameter groups of a run -> the optimiser over them.
+OptimizerFactory = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
     """Training produced a NaN or infinite loss or parameter."""
+
+
+class BatchSampler(Protocol):
+    """What `fit_encoder` draws batches from: arrays of positions into the training rows, `len()` of them
+    per epoch (`norank.sampling.ClassBalancedBatchSampler`; `set_epoch(e)`, if present, is called too)."""
+
+    def __iter__(self) -> Iterator[np.ndarray]: ...
+
+    def __len__(self) -> int: ...
 
 
 class EmbeddingModel(torch.nn.Module):
@@ -94,12 +109,12 @@ class TrainResult:
     history: dict
 
 
-def adam(lr: float = 1e-3, weight_decay: float = 0.0) -> Callable:
+def adam(lr: float = 1e-3, weight_decay: float = 0.0) -> OptimizerFactory:
     """Optimiser factory: Adam over the given parameter groups (fused kernels where torch has them)."""
     return lambda groups: _fused(torch.optim.Adam, groups, lr=lr, weight_decay=weight_decay)
 
 
-def sgd(lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0) -> Callable:
+def sgd(lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0) -> OptimizerFactory:
     """Optimiser factory: SGD with momentum over the given parameter groups."""
     return lambda groups: _fused(torch.optim.SGD, groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
@@ -114,22 +129,22 @@ def _fused(cls, groups, **kwargs) -> torch.optim.Optimizer:
 
 
 def fit_encoder(
-    X,
-    labels,
+    X: np.ndarray | LazyArray,
+    labels: np.ndarray,
     *,
     encoder: torch.nn.Module,
     objective: Objective,
-    sampler: Iterable,
-    preprocessor=None,
-    indices=None,
+    sampler: BatchSampler,
+    preprocessor: Any = None,
+    indices: np.ndarray | None = None,
     head: torch.nn.Module | None = None,
-    optimizer: Callable | None = None,
+    optimizer: OptimizerFactory | None = None,
     schedule: Callable[[int, int], float] | None = None,
     epochs: int = 30,
-    callbacks: Sequence = (),
-    device="cpu",
+    callbacks: Sequence[Callable[[int, dict], bool | None]] = (),
+    device: str | torch.device = "cpu",
     seed: int = 0,
-    classes=None,
+    classes: np.ndarray | None = None,
 ) -> TrainResult:
     """Train `encoder` (and `head`, and the objective's own parameters) on X and return them with history.
 
@@ -185,7 +200,7 @@ def _train(run: Run, step, sampler, features: Features, labels_t, epochs: int, c
 
 
 def _optimizer(factory, model, objective) -> torch.optim.Optimizer:
-    groups = [{"params": list(model.parameters())}]
+    groups: list[dict[str, Any]] = [{"params": list(model.parameters())}]
     own = [p for p in objective.parameters() if p.requires_grad]
     if own:
         groups.append({"params": own, "lr_multiplier": float(getattr(objective.loss, "lr_multiplier", 1.0))})

@@ -16,12 +16,24 @@ import math
 import numbers
 import sys
 import warnings
+from typing import Any, Protocol
 
 import numpy as np
 from sklearn.utils.validation import column_or_1d
 
 _CHECK_BYTES = 64 * 1024**2  # finiteness is checked in blocks of about this many input bytes
 _MISSING = "missing values (None, NaN or pd.NA)"
+
+
+class LazyArray(Protocol):
+    """The type of a lazy X (see `is_lazy`): samples read block by block, as from an h5py dataset."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, item: Any, /) -> Any: ...
 
 
 def is_lazy(X) -> bool:
