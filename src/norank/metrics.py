@@ -7,8 +7,11 @@ oracles: scikit-learn for silhouette, Davies–Bouldin, Calinski–Harabasz, ARI
 pytorch-metric-learning's ``AccuracyCalculator`` for precision@1, R-precision and MAP@R.
 """
 
+from __future__ import annotations
+
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from norank.neighbors import _as_matrix, chunk_rows, kneighbors, select_smallest, squared_distances
 from norank.splits import stratified_subset
@@ -24,7 +27,8 @@ KEYS = (
 AUTO_SAMPLE_SIZE = 10_000
 
 
-def evaluate(Z, y, X=None, k=5, random_state=0, *, sample_size=None):
+def evaluate(Z: ArrayLike, y: ArrayLike, X: ArrayLike | None = None, k: int = 5, random_state: int | None = 0, *,
+             sample_size: int | None = None) -> dict[str, float]:
     """Score embeddings `Z` of labelled samples; a dict with the keys of `KEYS`.
 
     Parameters
@@ -68,19 +72,19 @@ def evaluate(Z, y, X=None, k=5, random_state=0, *, sample_size=None):
     rng = np.random.default_rng(_check_random_state(random_state))
     exact = n <= size
 
-    out = dict.fromkeys(key for key in KEYS if X is not None or key not in ("trustworthiness", "continuity"))
-    out["davies_bouldin"], out["calinski_harabasz"] = _centroid_scores(Zt, codes, counts)
+    scores: dict[str, float] = {}
+    scores["davies_bouldin"], scores["calinski_harabasz"] = _centroid_scores(Zt, codes, counts)
 
     sample = np.arange(n) if exact else stratified_subset(codes, size, rng, min_per_class=2)
-    out["ari"], out["nmi"] = _cluster_agreement(Zt.numpy(), codes, n_classes, sample, random_state)
+    scores["ari"], scores["nmi"] = _cluster_agreement(Zt.numpy(), codes, n_classes, sample, random_state)
 
     queries = np.arange(n) if exact else stratified_subset(codes, max(size // 5, size * size // n), rng,
                                                              min_per_class=2)
-    out.update(_query_scores(Zt, codes, counts, queries, Xt, k))
-    return out
+    scores.update(_query_scores(Zt, codes, counts, queries, Xt, k))  # trustworthiness, continuity with X only
+    return {key: scores[key] for key in KEYS if key in scores}  # in the order of KEYS
 
 
-def knn_accuracy(Z_train, y_train, Z_test, y_test, k=1):
+def knn_accuracy(Z_train: ArrayLike, y_train: ArrayLike, Z_test: ArrayLike, y_test: ArrayLike, k: int = 1) -> float:
     """Accuracy on (Z_test, y_test) of a k-NN majority vote over the training embeddings.
 
     Ties in the vote go to the smallest label, as in scikit-learn's ``KNeighborsClassifier``.
@@ -99,7 +103,7 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, k=1):
     return float(np.mean(predicted == y_test))
 
 
-def precision_at_1(Z, y):
+def precision_at_1(Z: ArrayLike, y: ArrayLike) -> float:
     """Leave-one-out precision@1: the share of samples whose nearest other sample shares their label.
 
     The one copy of this score (``evaluate``'s ``precision_at_1`` gives the same value, as
@@ -120,7 +124,7 @@ def precision_at_1(Z, y):
 # Validation
 
 
-def _matrix(a, name):
+def _matrix(a: ArrayLike, name: str) -> np.ndarray:
     """`_as_matrix`, but complex values are refused instead of losing their imaginary part."""
     a = np.asarray(as_numpy(a))
     if np.iscomplexobj(a):
@@ -128,7 +132,7 @@ def _matrix(a, name):
     return _as_matrix(a, name)
 
 
-def _check_embeddings(Z, y):
+def _check_embeddings(Z: ArrayLike, y: ArrayLike) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     Z = _matrix(Z, "Z").astype(np.float64, copy=False)
     _, codes, counts = label_codes(y, len(Z), "y", x_name="Z")
     if len(counts) < 2:
@@ -139,14 +143,14 @@ def _check_embeddings(Z, y):
     return torch.from_numpy(Z), codes.astype(np.int64), counts
 
 
-def _check_inputs(X, n):
+def _check_inputs(X: ArrayLike, n: int) -> torch.Tensor:
     X = np.asarray(as_numpy(X))
     if X.ndim < 2 or len(X) != n:
         raise ValueError(f"X must have shape (n, d1, ..., dk) with n = {n} (as Z), got shape {X.shape}.")
     return torch.from_numpy(_matrix(X.reshape(n, -1), "X"))
 
 
-def _check_neighbors(k, n, with_inputs):
+def _check_neighbors(k: int, n: int, with_inputs: bool) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an int, got {type(k).__name__}.")
     if k < 1 or (with_inputs and k >= n / 2):
@@ -154,14 +158,14 @@ def _check_neighbors(k, n, with_inputs):
     return int(min(k, n - 1))
 
 
-def _check_random_state(random_state):
+def _check_random_state(random_state: int | None) -> int | None:
     if random_state is not None and (isinstance(random_state, bool)
                                      or not isinstance(random_state, (int, np.integer))):
         raise TypeError(f"random_state must be an int or None, got {type(random_state).__name__}.")
     return random_state
 
 
-def _check_sample_size(sample_size, n_classes):
+def _check_sample_size(sample_size: int | None, n_classes: int) -> int:
     if sample_size is None:
         return AUTO_SAMPLE_SIZE
     if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)):
@@ -176,7 +180,7 @@ def _check_sample_size(sample_size, n_classes):
 # Parts
 
 
-def _centroid_scores(Zt, codes, counts):
+def _centroid_scores(Zt: torch.Tensor, codes: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
     """Davies–Bouldin and Calinski–Harabasz in O(n·m), as scikit-learn defines them."""
     n, n_classes = len(codes), len(counts)
     ct = torch.from_numpy(codes)
@@ -203,7 +207,8 @@ def _centroid_scores(Zt, codes, counts):
     return float(worst.mean()), ch
 
 
-def _cluster_agreement(Z, codes, n_classes, sample, random_state):
+def _cluster_agreement(Z: np.ndarray, codes: np.ndarray, n_classes: int, sample: np.ndarray,
+                       random_state: int | None) -> tuple[float, float]:
     """ARI and NMI of k-means clusters (fitted on `sample`, assigned to all) against the classes."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
@@ -217,7 +222,8 @@ def _cluster_agreement(Z, codes, n_classes, sample, random_state):
     return float(adjusted_rand_score(codes, clusters)), float(normalized_mutual_info_score(codes, clusters))
 
 
-def _query_scores(Zt, codes, counts, queries, Xt, k):
+def _query_scores(Zt: torch.Tensor, codes: np.ndarray, counts: np.ndarray, queries: np.ndarray,
+                  Xt: torch.Tensor | None, k: int) -> dict[str, float]:
     """The scores `evaluate` takes from the per-query scan: silhouette, separation ratio, trustworthiness and
     continuity (with `Xt`) and retrieval, each query weighted by its class's sampling rate (1 when exact)."""
     n, n_classes = len(codes), len(counts)
@@ -244,7 +250,8 @@ def _query_scores(Zt, codes, counts, queries, Xt, k):
     return out
 
 
-def _scan(Zt, codes, counts, queries, k_top, Xt=None, k=0):
+def _scan(Zt: torch.Tensor, codes: np.ndarray, counts: np.ndarray, queries: np.ndarray, k_top: int,
+          Xt: torch.Tensor | None = None, k: int = 0) -> dict[str, np.ndarray]:
     """Per-query statistics of rows `queries` of `Zt` against all its rows, in chunks of rows.
 
     silhouette, intra / inter (summed distances to the same / other classes), the retrieval scores
@@ -300,17 +307,17 @@ def _scan(Zt, codes, counts, queries, k_top, Xt=None, k=0):
     return out
 
 
-def _rank_penalty(d, neighbors, nearest, k):
+def _rank_penalty(d: torch.Tensor, neighbors: torch.Tensor, nearest: torch.Tensor, k: int) -> np.ndarray:
     """Σ over each row's `neighbors` of max(0, rank − k), ranked by the distances `d` (1 = nearest).
 
     A neighbour among the row's k `nearest` by `d` ranks at most k and costs nothing, so only the
     others are ranked, by counting the distances below theirs (numpy: far faster than torch here).
     """
-    d, neighbors, nearest = d.numpy(), neighbors.numpy(), nearest.numpy()
-    outside = ~(neighbors[:, :, None] == nearest[:, None, :]).any(2)
-    penalty = np.zeros(len(d))
+    dist, ind, near = d.numpy(), neighbors.numpy(), nearest.numpy()
+    outside = ~(ind[:, :, None] == near[:, None, :]).any(2)
+    penalty = np.zeros(len(dist))
     for i in np.flatnonzero(outside.any(1)):
-        thresholds = d[i, neighbors[i, outside[i]]]
-        ranks = 1 + np.count_nonzero(d[i][None, :] < thresholds[:, None], axis=1)
+        thresholds = dist[i, ind[i, outside[i]]]
+        ranks = 1 + np.count_nonzero(dist[i][None, :] < thresholds[:, None], axis=1)
         penalty[i] = np.maximum(ranks - k, 0).sum()
     return penalty
