@@ -314,7 +314,7 @@ TAMPERED = {
     "unknown encoder kind": (_set("fitted", "encoder_kind_", "resnet"), "encoder_kind_"),
     "wider layers": (_set("params", "hidden_layer_sizes", [30, 30]), "config implies"),
     "weights record wrong": (_set("weights", "sha256", "0" * 64), "SHA-256"),
-    "newer format": (_set("format_version", 3), "format version 3"),
+    "newer format": (_set("format_version", 4), "format version 4"),
     "another estimator": (_set("estimator", "NoRankClassifier"), "load it with NoRankClassifier.load"),
     "deep nesting": (_nest, "nested"),
 }
@@ -499,3 +499,22 @@ def test_load_survives_random_mutations_of_the_weights_header(saved, data, tmp_p
     write_config(folder, config)
     (folder / "weights.safetensors").write_bytes(blob)
     _load_or_refuse(folder, data[0])
+
+
+def test_a_version_2_model_without_the_later_tangent_metric_loads(tmp_path):
+    """Parameters added in a later format version take their defaults in older configs, and only there."""
+    import json
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 6)).astype(np.float32), np.repeat(np.arange(4), 10)
+    est = NoRankEmbedder(epochs=1, hidden_layer_sizes=(8,), embedding_dim=4, encoder="mlp", random_state=0).fit(X, y)
+    folder = est.save(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    del config["params"]["tangent_metric"]
+    (folder / "config.json").write_text(json.dumps({**config, "format_version": 3}))
+    with pytest.raises(ValueError, match="tangent_metric"):
+        NoRankEmbedder.load(folder)
+    (folder / "config.json").write_text(json.dumps({**config, "format_version": 2}))
+    loaded = NoRankEmbedder.load(folder)
+    assert loaded.tangent_metric == "riemann"
+    np.testing.assert_array_equal(loaded.transform(X), est.transform(X))

@@ -62,7 +62,8 @@ def plan_training(p: dict, X, classes: np.ndarray, codes: np.ndarray, lazy: bool
     label values behind the codes (ranks of a torchrun fit must agree on them)."""
     device = resolve_device(p["device"])
     train_idx, val_idx = validation_split(codes, p["validation_fraction"], seed)
-    pre = TensorPreprocessor(p["normalization"], p["symmetric"], p["fisher_z"], n_components=p["pca_components"])
+    pre = TensorPreprocessor(p["normalization"], p["symmetric"], p["fisher_z"], n_components=p["pca_components"],
+                             tangent_metric=p["tangent_metric"])
     pre.fit(Rows(X, train_idx) if lazy or len(val_idx) else X)
     n_classes = int(codes.max()) + 1
     generator = torch.Generator().manual_seed(seed)

@@ -113,17 +113,22 @@ def classes_to_json(classes) -> dict:
     )
 
 
+# Format version that first stored each parameter added after version 2 (older configs lack it).
+PARAMETER_SINCE = {"tangent_metric": 3}
+
+
 # -- loading: the parameters ---------------------------------------------------------------------------
 def read_params(raw, version: int, table: dict | None = None) -> dict:
-    """Checked keyword arguments for the estimator. Version 1 configs may lack parameters added since
-    (they take their defaults); runtime-only parameters always take their defaults."""
+    """Checked keyword arguments for the estimator. A config of an older format version may lack the
+    parameters added since (they take their defaults, which reproduce the older behaviour); any other
+    missing or unknown name is refused; runtime-only parameters always take their defaults."""
     table = PARAMETERS if table is None else table
     _want(isinstance(raw, dict), f"params must be an object, got {type(raw).__name__}")
     unknown = sorted(set(raw) - set(table))
     _want(not unknown, f"unknown parameter(s) {unknown[:5]}")
     params = {}
     for name, param in table.items():
-        _want(name in raw or version == 1, f"parameter {name!r} is missing")
+        _want(name in raw or version < PARAMETER_SINCE.get(name, 2), f"parameter {name!r} is missing")
         value = raw.get(name, param.default)
         if isinstance(param.default, tuple) and isinstance(value, list):
             value = tuple(value)

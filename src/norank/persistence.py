@@ -39,8 +39,8 @@ from norank.model_schema import (
 )
 
 MODEL_FORMAT = "norank-model"
-MODEL_FORMAT_VERSION = 2  # 2: classes_ keep their dtype; the config pins the weights by hash
-READABLE_VERSIONS = (1, 2)
+MODEL_FORMAT_VERSION = 3  # 2: classes_ keep their dtype; the config pins the weights by hash; 3: tangent_metric
+READABLE_VERSIONS = (1, 2, 3)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 MAX_CONFIG_BYTES = 256 * 1024**2
