@@ -7,7 +7,7 @@ docs/datasets.md from ``data_dir`` or ``$NORANK_DATA_DIR`` and fall back to the 
 
 from __future__ import annotations
 
-from norank.datasets._base import Dataset
+from norank.datasets._base import DataPath, Dataset, RandomState
 from norank.datasets.connectivity import connectivity_from_timeseries, load_abide_timeseries_sample, triu_to_matrices
 from norank.datasets.files import load_file
 from norank.datasets.real import load_abide, load_digits, load_lfw, load_olivetti
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-def load(name, data_dir=None, *, random_state=42):
+def load(name: str, data_dir: DataPath | None = None, *, random_state: RandomState = 42) -> Dataset:
     """Load a named dataset.
 
     Parameters

@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 ENV_VAR = "NORANK_DATA_DIR"
+
+DataPath = str | os.PathLike[str]  # a file or folder, as a str or a Path
+RandomState = int | np.random.Generator | None  # a seed, a Generator (advanced by the draw) or None
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,10 +36,10 @@ class Dataset:
     X: np.ndarray
     y: np.ndarray | None
     target_names: np.ndarray
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
     description: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         n = len(self.X)
         if self.y is not None and len(self.y) != n:
             raise ValueError(f"y has {len(self.y)} entries but X has {n} samples; they must match.")
@@ -47,12 +51,12 @@ class Dataset:
     def n_classes(self) -> int:
         return 0 if self.y is None else len(self.target_names)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         labels = "unlabelled" if self.y is None else f"{self.n_classes} classes"
         return f"Dataset(name={self.name!r}, X={self.X.shape} {self.X.dtype}, {labels})"
 
 
-def encode_labels(y_raw, names=None):
+def encode_labels(y_raw: ArrayLike, names: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Map any 1-D label array to int64 codes 0..C-1 and the matching class names.
 
     When ``names`` is given and ``y_raw`` holds integers indexing it (as in files that store
@@ -87,7 +91,7 @@ def encode_labels(y_raw, names=None):
     return codes.astype(np.int64), uniq.astype(str)
 
 
-def candidate_dirs(data_dir):
+def candidate_dirs(data_dir: DataPath | None) -> list[Path]:
     """Folders to look in, in order: the explicit ``data_dir``, then ``$NORANK_DATA_DIR``."""
     dirs = []
     for d in (data_dir, os.environ.get(ENV_VAR) or None):
@@ -96,7 +100,7 @@ def candidate_dirs(data_dir):
     return dirs
 
 
-def find_file(file_name, data_dir):
+def find_file(file_name: str, data_dir: DataPath | None) -> Path | None:
     """Path of ``file_name`` in the first folder that holds it, or None."""
     for d in candidate_dirs(data_dir):
         if (d / file_name).is_file():
@@ -104,7 +108,7 @@ def find_file(file_name, data_dir):
     return None
 
 
-def as_rng(random_state):
+def as_rng(random_state: RandomState) -> np.random.Generator:
     """A numpy Generator from an int, None or a Generator (never the global state)."""
     if isinstance(random_state, np.random.Generator):
         return random_state

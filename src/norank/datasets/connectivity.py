@@ -8,14 +8,17 @@ time points than ROIs, and constant (all-zero) ROIs get correlation 0 instead of
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
 
-from norank.datasets._base import Dataset, find_file
+import numpy as np
+from numpy.typing import ArrayLike
+
+from norank.datasets._base import DataPath, Dataset, find_file
 
 TIMESERIES_FILE = "abide_pcp_cpac_filtnoglobal_ho_timeseries_sample.npz"
 
 
-def connectivity_from_timeseries(series_list):
+def connectivity_from_timeseries(series_list: Sequence[ArrayLike] | np.ndarray) -> np.ndarray:
     """Correlation matrices of a list of (T_k, R) time series, shape (n, R, R), float32.
 
     ``series_list`` may be a list of 2-D arrays (time points may differ per subject) or one 3-D array
@@ -52,10 +55,11 @@ def connectivity_from_timeseries(series_list):
         corr = cov * inv_sd[:, None] * inv_sd[None, :]
         np.fill_diagonal(corr, 1.0)
         out[k] = corr
+    assert out is not None  # series is not empty
     return out
 
 
-def triu_to_matrices(triu, n_rois):
+def triu_to_matrices(triu: ArrayLike, n_rois: int) -> np.ndarray:
     """Rebuild symmetric (n, R, R) matrices with unit diagonal from strict upper triangles (n, R(R-1)/2)."""
     triu = np.asarray(triu)
     if triu.ndim != 2 or triu.shape[1] != n_rois * (n_rois - 1) // 2:
@@ -68,7 +72,7 @@ def triu_to_matrices(triu, n_rois):
     return M
 
 
-def load_abide_timeseries_sample(data_dir=None):
+def load_abide_timeseries_sample(data_dir: DataPath | None = None) -> Dataset:
     """The 20-subject ABIDE time-series sample (one subject per site), as connectivity matrices.
 
     Reads ``abide_pcp_cpac_filtnoglobal_ho_timeseries_sample.npz`` from ``data_dir`` or

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from norank.datasets._base import Dataset, encode_labels
+from norank.datasets._base import DataPath, Dataset, encode_labels
 
 X_KEYS = ("X", "images")
 Y_KEYS = ("y", "target")
@@ -147,21 +147,21 @@ def _read_csv(path, y_key):
     return X, y
 
 
-def _checked_path(path, x_key, mmap):
+def _checked_path(path: DataPath, x_key: str | None, mmap: bool) -> tuple[Path, str]:
     """(Path, lower-case suffix) of an existing file of a supported type; options that do not apply are refused."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or Path, got {type(path).__name__}.")
-    path = Path(path).expanduser()
-    suffix = path.suffix.lower()
+    file = Path(path).expanduser()
+    suffix = file.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ValueError(f"unsupported file type {path.suffix!r} for {path.name}; use one of {', '.join(SUFFIXES)}.")
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+        raise ValueError(f"unsupported file type {file.suffix!r} for {file.name}; use one of {', '.join(SUFFIXES)}.")
+    if not file.is_file():
+        raise FileNotFoundError(f"no such file: {file}")
     if mmap and suffix != ".npy":
         raise ValueError(f"mmap=True needs a .npy file, got {suffix}; save X with np.save to memory-map it.")
     if suffix in (".npy", ".csv") and x_key is not None:
         raise ValueError(f"x_key is not used for {suffix} files; drop it.")
-    return path, suffix
+    return file, suffix
 
 
 def _read_keyed(path, suffix, x_key, y_key):
@@ -178,7 +178,7 @@ def _read_keyed(path, suffix, x_key, y_key):
     return X, y_raw, names
 
 
-def load_file(path, x_key=None, y_key=None, mmap=False):
+def load_file(path: DataPath, x_key: str | None = None, y_key: str | int | None = None, mmap: bool = False) -> Dataset:
     """Load a labelled (or unlabelled) tensor stack from a file.
 
     Parameters

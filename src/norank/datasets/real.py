@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from norank.datasets._base import Dataset, candidate_dirs, find_file
+from norank.datasets._base import DataPath, Dataset, candidate_dirs, find_file
 from norank.datasets.connectivity import connectivity_from_timeseries, triu_to_matrices
 
 OLIVETTI_FILE = "olivetti_faces.npz"
@@ -50,7 +50,7 @@ def _open(path, required):
     return f
 
 
-def load_olivetti(data_dir=None):
+def load_olivetti(data_dir: DataPath | None = None) -> Dataset:
     """Olivetti / ORL faces: X (400, 64, 64) float32 in [0, 1], 40 people x 10 images, ordered by person."""
     path = find_file(OLIVETTI_FILE, data_dir)
     if path is not None:
@@ -77,7 +77,7 @@ def load_olivetti(data_dir=None):
     )
 
 
-def load_lfw(data_dir=None):
+def load_lfw(data_dir: DataPath | None = None) -> Dataset:
     """LFW people with >= 70 images: X (1288, 50, 37) float32 in [0, 1], 7 people (sklearn's order)."""
     path = find_file(LFW_FILE, data_dir)
     if path is not None:
@@ -130,7 +130,7 @@ def _fetch_abide():
     return X, y, meta
 
 
-def load_abide(data_dir=None):
+def load_abide(data_dir: DataPath | None = None) -> Dataset:
     """ABIDE I connectivity: X (871, 111, 111) float32 correlations (symmetric, unit diagonal).
 
     y = 1 for autism (ASD), 0 for controls; meta holds site, sex (1 male, 2 female), age, sub_id and
@@ -167,7 +167,7 @@ def load_abide(data_dir=None):
     )
 
 
-def load_digits(data_dir=None):
+def load_digits(data_dir: DataPath | None = None) -> Dataset:
     """sklearn's bundled 8x8 digits: X (1797, 8, 8) float32 with values 0..16, 10 classes (offline)."""
     from sklearn.datasets import load_digits as sk_load_digits
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from norank.datasets._base import Dataset, as_rng
+from norank.datasets._base import Dataset, RandomState, as_rng
 
 SIZE = 64
 NOISE = 0.05
@@ -99,7 +99,7 @@ def _galaxy_hard(n, rng):
     return images, u(0.02, 0.12, N)  # per-sample noise level
 
 
-def make_galaxy(n_per_class=125, hard=False, random_state=42):
+def make_galaxy(n_per_class: int = 125, hard: bool = False, random_state: RandomState = 42) -> Dataset:
     """Galaxy morphologies (elliptical, spiral, lenticular, irregular), 64x64 in [0, 1].
 
     The easy recipe is the paper's: fixed centred profiles on x, y in [-1, 1] plus N(0, 0.05) noise
@@ -166,7 +166,7 @@ def _crystal_hard(n, rng):
     return images, u(0.03, 0.2, N)
 
 
-def make_crystal(n_per_class=100, hard=False, random_state=42):
+def make_crystal(n_per_class: int = 100, hard: bool = False, random_state: RandomState = 42) -> Dataset:
     """Crystal lattice patterns (cubic, hexagonal, tetragonal, orthorhombic), 64x64 in [0, 1].
 
     The easy recipe is the paper's: fixed axis-aligned line / dot patterns on a zero background plus
