@@ -18,13 +18,13 @@ __all__ = ["DISTANCES", "check_distance", "check_label_tensor", "check_matrix", 
 DISTANCES = ("euclidean", "squared")
 
 
-def check_distance(distance) -> None:
+def check_distance(distance: str) -> None:
     """One clear error for a distance name that is not in :data:`DISTANCES`."""
     if not isinstance(distance, str) or distance not in DISTANCES:
         raise ValueError(f"distance must be one of {', '.join(map(repr, DISTANCES))}; got {distance!r}.")
 
 
-def check_matrix(name: str, t, min_rows: int = 0) -> None:
+def check_matrix(name: str, t: torch.Tensor, min_rows: int = 0) -> None:
     """A floating-point (n, m) tensor with at least ``min_rows`` rows, or one error that names the fix.
 
     Reads only the tensor's metadata (type, shape, dtype): no device synchronisation.
@@ -42,7 +42,7 @@ def check_matrix(name: str, t, min_rows: int = 0) -> None:
         raise ValueError(f"{name} needs at least {min_rows} rows (samples); got {t.shape[0]}. Use a larger batch.")
 
 
-def check_label_tensor(labels, n_rows: int, what: str = "the embeddings") -> None:
+def check_label_tensor(labels: torch.Tensor, n_rows: int, what: str = "the embeddings") -> None:
     """A 1-D integer tensor of ``n_rows`` class labels, or one error that names the fix (metadata only)."""
     if not isinstance(labels, torch.Tensor):
         raise TypeError(f"labels must be a torch.Tensor of integer class labels; got {type(labels).__name__}. "

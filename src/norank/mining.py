@@ -20,12 +20,7 @@ import math
 
 import torch
 
-from norank.distances import (
-    check_distance,
-    check_label_tensor,
-    check_matrix,
-    pairwise_distances,
-)
+from norank.distances import check_distance, check_label_tensor, check_matrix, pairwise_distances
 
 __all__ = [
     "ELEMENT_BUDGET",
@@ -52,6 +47,8 @@ ELEMENT_BUDGET = 2**22
 SORT_FACTOR = 0.75
 
 MARGIN_KINDS = ("all", "hard", "semihard", "easy")
+# What a miner returns: (anchors, positives, negatives) LongTensors indexing the batch.
+Triplets = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _check_margin(margin) -> float:
@@ -194,7 +191,7 @@ _KERNELS = {"semihard": _semihard, "hard": _hard, "batch_hard": _batch_hard, "al
 
 
 @torch.no_grad()
-def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
+def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2) -> Triplets:
     """FaceNet semi-hard mining (the paper's Algorithm 1): one triplet per (anchor, positive) pair.
 
     The negative is the closest one farther than the positive, ``argmin d(a,n)`` over ``d(a,n) > d(a,p)``.
@@ -209,7 +206,7 @@ def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 
 
 
 @torch.no_grad()
-def hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
+def hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2) -> Triplets:
     """Hard mining (the paper's Algorithm 2): for each (anchor, positive) pair, the closest negative.
 
     The closest negative depends on the anchor only, so it is found once per row (O(B²)).
@@ -220,7 +217,7 @@ def hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2)
 
 
 @torch.no_grad()
-def batch_hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
+def batch_hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2) -> Triplets:
     """Batch-hard mining (Hermans et al. 2017): per anchor, its farthest positive and closest negative.
 
     One triplet per anchor; the same triplets as pytorch-metric-learning's ``BatchHardMiner``.
@@ -231,7 +228,7 @@ def batch_hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float 
 
 
 @torch.no_grad()
-def all_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2):
+def all_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2) -> Triplets:
     """Every valid triplet with positive loss, ``d(a,n) < d(a,p) + margin``.
 
     Tested exactly as the loss computes ``(d(a,p) + margin) − d(a,n) > 0``, so every triplet returned
@@ -259,7 +256,7 @@ def _margin_keep(gap: torch.Tensor, margin: float, kind: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def margin_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, kind: str = "all"):
+def margin_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, kind: str = "all") -> Triplets:
     """The triplet sets of pytorch-metric-learning's ``TripletMarginMiner(margin, type_of_triplets=kind)``.
 
     With ``gap = d(a,n) − d(a,p)``: ``"all"`` keeps ``gap <= margin``, ``"hard"`` also ``gap <= 0``,
@@ -276,7 +273,8 @@ def margin_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.
     return _select_triplets(dist, labels, keep)
 
 
-def margin_triplet_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, kind: str = "all"):
+def margin_triplet_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2,
+                        kind: str = "all") -> tuple[torch.Tensor, int]:
     """Mining and loss in one pass: the mean of ``[d(a,p) + margin − d(a,n)]₊`` over the triplets that
     :func:`margin_triplets` (``kind``) would return, and their number, without listing them.
 
@@ -307,7 +305,7 @@ MINERS = {
 }
 
 
-def mine(dist: torch.Tensor, labels: torch.Tensor, method: str = "semihard", margin: float = 0.2):
+def mine(dist: torch.Tensor, labels: torch.Tensor, method: str = "semihard", margin: float = 0.2) -> Triplets:
     """Run the miner named ``method`` (a key of :data:`MINERS`)."""
     if method not in MINERS:
         raise ValueError(f"unknown mining method {method!r}; choose one of {', '.join(map(repr, MINERS))}.")
@@ -315,7 +313,8 @@ def mine(dist: torch.Tensor, labels: torch.Tensor, method: str = "semihard", mar
 
 
 @torch.no_grad()
-def active_anchor_fraction(dist, anchors, positives, negatives, margin, labels) -> float:
+def active_anchor_fraction(dist: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor,
+                           negatives: torch.Tensor, margin: float, labels: torch.Tensor) -> float:
     """Share of eligible anchors with at least one mined triplet of positive loss.
 
     Eligible anchors have at least one positive and one negative in the batch. A value falling to 0 means
@@ -332,7 +331,8 @@ def active_anchor_fraction(dist, anchors, positives, negatives, margin, labels) 
 
 
 @torch.no_grad()
-def active_fraction(dist, anchors, positives, negatives, margin, labels) -> torch.Tensor:
+def active_fraction(dist: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                    margin: float, labels: torch.Tensor) -> torch.Tensor:
     """:func:`active_anchor_fraction` as a 0-dim tensor, unchecked and without a device synchronisation.
 
     For a training step's hot path, whose inputs were checked where they entered.
@@ -354,11 +354,11 @@ class BatchMiner:
     def matrix(self, embeddings: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor) -> tuple:
+    def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
 
     @torch.no_grad()
-    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor):
+    def __call__(self, embeddings: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         check_matrix("embeddings", embeddings)
         check_label_tensor(labels, embeddings.shape[0])
         return self.mine_matrix(self.matrix(embeddings.detach()), labels)
@@ -392,7 +392,7 @@ class TripletMiner(BatchMiner):
         return pairwise_distances(embeddings, squared=self.distance == "squared")
 
     @torch.no_grad()
-    def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor):
+    def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor) -> Triplets:
         """Mine on a (B, B) matrix of this miner's distance, unchecked: the per-step path of a loss."""
         return _KERNELS[self.kind](matrix, labels, self.margin)
 

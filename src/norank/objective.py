@@ -11,6 +11,7 @@ reports them by name without a host sync per step.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -19,6 +20,14 @@ from norank.distances import pairwise_distances
 
 # Diagnostics every objective reports (losses may add their own through a `stats` dict).
 SPREAD = "embedding_spread"  # mean pairwise distance in the batch; 0 means the embedding collapsed
+
+
+class Term(Protocol):
+    """A weighted term of the objective (`norank.regularizers`): ``term(embeddings, inputs) -> scalar``."""
+
+    name: str
+
+    def __call__(self, embeddings: torch.Tensor, inputs: torch.Tensor | None = None, /) -> torch.Tensor: ...
 
 
 class Objective(nn.Module):
@@ -37,8 +46,8 @@ class Objective(nn.Module):
         History key of the loss's own term (default: the loss's ``name`` attribute, else its class name).
     """
 
-    def __init__(self, loss: Callable, miner: Callable | None = None, regularizers: Sequence = (),
-                 name: str | None = None):
+    def __init__(self, loss: Callable[..., torch.Tensor], miner: Callable[..., Any] | None = None,
+                 regularizers: Sequence[tuple[float, Term]] = (), name: str | None = None) -> None:
         super().__init__()
         self.loss = loss
         self.miner = miner
@@ -46,7 +55,8 @@ class Objective(nn.Module):
         self.needs_inputs = any(getattr(term, "needs_inputs", False) for _, term in self.regularizers)
         self.name = name or getattr(loss, "name", None) or type(loss).__name__
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor, inputs: torch.Tensor | None = None):
+    def forward(self, z: torch.Tensor, labels: torch.Tensor,
+                inputs: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(total, {name: detached value}) for one batch of embeddings `z` with `labels`."""
         if self.miner is not None:
             main = self.loss(z, labels, self.miner(z, labels))
@@ -69,7 +79,7 @@ class Objective(nn.Module):
         return total, terms
 
 
-def _as_scalar(value) -> torch.Tensor:
+def _as_scalar(value: object) -> torch.Tensor:
     """A loss's result as a 0-dim tensor; PML-style dict results are refused with the fix named."""
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         raise TypeError(

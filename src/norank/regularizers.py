@@ -34,28 +34,32 @@ __all__ = [
 EPS = 1e-8
 
 
-def _check_t(t) -> float:
+def _check_t(t: float) -> float:
     if isinstance(t, bool) or not isinstance(t, numbers.Real) or not (math.isfinite(t) and float(t) > 0):
         raise ValueError(f"t must be a finite number > 0; got {t!r}.")
     return float(t)
 
 
-def _check_neighbors(n_neighbors) -> int:
+def _check_neighbors(n_neighbors: int) -> int:
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, numbers.Integral) or n_neighbors < 1:
         raise ValueError(f"n_neighbors must be an integer >= 1; got {n_neighbors!r}.")
     return int(n_neighbors)
 
 
-def _check_z(z) -> None:
+def _check_z(z: torch.Tensor) -> None:
     check_matrix("z", z, min_rows=2)
 
 
-def _check_pair(z, x) -> None:
-    _check_z(z)
+def _given(x: torch.Tensor | None) -> torch.Tensor:
     if x is None:
         raise ValueError("this term compares input and embedding geometry: pass the batch's preprocessed "
                          "inputs as x (inputs=...), a (B, d) tensor.")
-    check_matrix("x", x, min_rows=2)
+    return x
+
+
+def _check_pair(z: torch.Tensor, x: torch.Tensor) -> None:
+    _check_z(z)
+    check_matrix("x", _given(x), min_rows=2)
     if x.shape[0] != z.shape[0]:
         raise ValueError(f"x and z must have the same number of rows; got {x.shape[0]} and {z.shape[0]}.")
 
@@ -154,7 +158,7 @@ class _Term:
         args = ", ".join(f"{k}={v!r}" for k, v in self._settings().items())
         return f"{type(self).__name__}({args})"
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other._settings() == self._settings()
 
     def __hash__(self) -> int:
@@ -166,7 +170,7 @@ class Diversity(_Term):
 
     name = "diversity"
 
-    def _call(self, embeddings, inputs):
+    def _call(self, embeddings: torch.Tensor, inputs: torch.Tensor | None) -> torch.Tensor:
         return diversity_loss(embeddings)
 
 
@@ -175,13 +179,13 @@ class Uniformity(_Term):
 
     name = "uniformity"
 
-    def __init__(self, t: float = 2.0):
+    def __init__(self, t: float = 2.0) -> None:
         self.t = _check_t(t)
 
     def _settings(self) -> dict:
         return {"t": self.t}
 
-    def _call(self, embeddings, inputs):
+    def _call(self, embeddings: torch.Tensor, inputs: torch.Tensor | None) -> torch.Tensor:
         return uniformity_loss(embeddings, self.t)
 
 
@@ -191,14 +195,14 @@ class LocalPreservation(_Term):
     name = "local"
     needs_inputs = True
 
-    def __init__(self, n_neighbors: int = 5):
+    def __init__(self, n_neighbors: int = 5) -> None:
         self.n_neighbors = _check_neighbors(n_neighbors)
 
     def _settings(self) -> dict:
         return {"n_neighbors": self.n_neighbors}
 
-    def _call(self, embeddings, inputs):
-        return local_preservation_loss(embeddings, inputs, self.n_neighbors)
+    def _call(self, embeddings: torch.Tensor, inputs: torch.Tensor | None) -> torch.Tensor:
+        return local_preservation_loss(embeddings, _given(inputs), self.n_neighbors)
 
 
 class GlobalPreservation(_Term):
@@ -207,8 +211,8 @@ class GlobalPreservation(_Term):
     name = "global"
     needs_inputs = True
 
-    def _call(self, embeddings, inputs):
-        return global_preservation_loss(embeddings, inputs)
+    def _call(self, embeddings: torch.Tensor, inputs: torch.Tensor | None) -> torch.Tensor:
+        return global_preservation_loss(embeddings, _given(inputs))
 
 
 # Reporting name -> class: the names history_ uses for the regularisers' values.

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from norank.distances import check_label_tensor, check_matrix
 
+# A mined index tuple, pytorch-metric-learning's convention: (anchors, positives, negatives) triplets or
+# (a1, positives, a2, negatives) pairs, each a 1-D tensor of batch positions.
+IndexTuple = Sequence[torch.Tensor]
 
-def check_batch(embeddings, labels, min_rows: int = 1) -> None:
+
+def check_batch(embeddings: torch.Tensor, labels: torch.Tensor, min_rows: int = 1) -> None:
     """The (B, m) floating-point embeddings and (B,) integer labels every loss takes (metadata only)."""
     check_matrix("embeddings", embeddings, min_rows=min_rows)
     check_label_tensor(labels, embeddings.shape[0])
 
 
-def check_positive_int(name: str, value) -> int:
+def check_positive_int(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
     return int(value)
 
 
-def check_real(name: str, value, positive: bool = False) -> float:
+def check_real(name: str, value: float, positive: bool = False) -> float:
     """A finite real number (``> 0`` when ``positive``), as a float."""
     ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
     if not ok or (positive and not value > 0):
@@ -50,14 +55,14 @@ def check_class_range(labels: torch.Tensor, n_classes: int) -> None:
                             f"labels must lie in [0, {n_classes}); remap them to 0..n_classes-1.")
 
 
-def no_indices(loss_name: str, indices_tuple) -> None:
+def no_indices(loss_name: str, indices_tuple: IndexTuple | None) -> None:
     """Losses that score every sample against every class use no mined tuples: refuse one clearly."""
     if indices_tuple is not None:
         raise ValueError(f"{loss_name} scores every sample against every class and uses no mined index tuple; "
                          "use it without a miner (miner=None).")
 
 
-def pair_masks(labels: torch.Tensor, indices_tuple=None) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_masks(labels: torch.Tensor, indices_tuple: IndexTuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, B) boolean masks of the positive and negative pairs a pair-based loss sums over.
 
     Without ``indices_tuple``: every pair of distinct samples, positive when the labels agree. With one:

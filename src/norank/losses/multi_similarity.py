@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from norank.losses._common import (
+    IndexTuple,
     check_batch,
     check_real,
     cosine,
@@ -41,7 +42,7 @@ class MultiSimilarityMiner(BatchMiner):
         return cosine(embeddings, embeddings)
 
     @torch.no_grad()
-    def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor):
+    def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Mine on a (B, B) cosine-similarity matrix, unchecked: the per-step path of a loss."""
         pos, neg = self.masks(matrix, labels)
         return (*torch.nonzero(pos, as_tuple=True), *torch.nonzero(neg, as_tuple=True))
@@ -81,7 +82,9 @@ class MultiSimilarityLoss(nn.Module):
     def extra_repr(self) -> str:
         return f"alpha={self.alpha!r}, beta={self.beta!r}, base={self.base!r}, epsilon={self.epsilon!r}"
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple=None) -> torch.Tensor:
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
+    ) -> torch.Tensor:
         check_batch(embeddings, labels)
         sim = cosine(embeddings, embeddings)
         if indices_tuple is None and self.miner is not None:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from norank.distances import pairwise_distances_between
-from norank.losses._common import check_batch, no_indices
+from norank.losses._common import IndexTuple, check_batch, no_indices
 
 __all__ = ["PrototypicalLoss"]
 
@@ -33,7 +33,9 @@ class PrototypicalLoss(nn.Module):
 
     name = "prototypical"
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple=None) -> torch.Tensor:
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
+    ) -> torch.Tensor:
         check_batch(embeddings, labels)
         no_indices("PrototypicalLoss", indices_tuple)
         z = embeddings

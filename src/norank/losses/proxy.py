@@ -8,6 +8,7 @@ how much faster than the encoder the class vectors are meant to learn (the train
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -15,6 +16,7 @@ from torch import nn
 
 from norank.distances import safe_sqrt
 from norank.losses._common import (
+    IndexTuple,
     check_batch,
     check_class_range,
     check_positive_int,
@@ -32,18 +34,20 @@ class _ClassVectors(nn.Module):
 
     lr_multiplier = 1.0  # class vectors learn at the encoder's rate unless a loss says otherwise
 
-    def __init__(self, n_classes, embedding_dim):
+    def __init__(self, n_classes: int, embedding_dim: int) -> None:
         super().__init__()
         self.n_classes = check_positive_int("n_classes", n_classes)
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
 
-    def _draw(self, init, generator) -> nn.Parameter:
+    def _draw(self, init: Callable[..., torch.Tensor], generator: torch.Generator | None) -> nn.Parameter:
         """(n_classes, embedding_dim) initial vectors, drawn by ``init`` from ``generator``."""
         weights = torch.empty(self.n_classes, self.embedding_dim)
         init(weights, generator=generator)
         return nn.Parameter(weights)
 
-    def _checked(self, embeddings, labels, indices_tuple) -> torch.Tensor:
+    def _checked(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None
+    ) -> torch.Tensor:
         check_batch(embeddings, labels)
         no_indices(type(self).__name__, indices_tuple)
         if embeddings.shape[1] != self.embedding_dim:
@@ -73,13 +77,15 @@ class ProxyAnchorLoss(_ClassVectors):
     lr_multiplier = 100.0
 
     def __init__(self, n_classes: int, embedding_dim: int, margin: float = 0.1, alpha: float = 32.0,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None) -> None:
         super().__init__(n_classes, embedding_dim)
         self.margin = check_real("margin", margin)
         self.alpha = check_real("alpha", alpha, positive=True)
         self.proxies = self._draw(partial(nn.init.kaiming_normal_, mode="fan_out"), generator)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple=None) -> torch.Tensor:
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
+    ) -> torch.Tensor:
         labels = self._checked(embeddings, labels, indices_tuple)
         z = embeddings
         # α·cos as (C, B): α folded into the GEMM, one contiguous row per class for the reductions.
@@ -114,7 +120,7 @@ class ArcFaceLoss(_ClassVectors):
     name = "arcface"
 
     def __init__(self, n_classes: int, embedding_dim: int, margin_degrees: float = 28.6, scale: float = 64.0,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None) -> None:
         super().__init__(n_classes, embedding_dim)
         self.margin_degrees = check_real("margin_degrees", margin_degrees)
         if not 0 <= self.margin_degrees < 180:
@@ -122,7 +128,9 @@ class ArcFaceLoss(_ClassVectors):
         self.scale = check_real("scale", scale, positive=True)
         self.weight = self._draw(nn.init.normal_, generator)
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple=None) -> torch.Tensor:
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
+    ) -> torch.Tensor:
         labels = self._checked(embeddings, labels, indices_tuple)
         m = math.radians(self.margin_degrees)
         cos = cosine(embeddings, self.weight.to(embeddings.dtype))  # (B, C)

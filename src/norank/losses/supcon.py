@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from norank.losses._common import (
+    IndexTuple,
     check_batch,
     check_real,
     cosine,
@@ -42,7 +43,9 @@ class SupConLoss(nn.Module):
     def extra_repr(self) -> str:
         return f"temperature={self.temperature!r}"
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple=None) -> torch.Tensor:
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
+    ) -> torch.Tensor:
         check_batch(embeddings, labels)
         pos, neg = pair_masks(labels, indices_tuple)
         logits = cosine(embeddings, embeddings) / self.temperature

@@ -9,13 +9,14 @@ import torch
 from torch import nn
 
 from norank.distances import pairwise_distances
-from norank.losses._common import attached_zero, check_batch
+from norank.losses._common import IndexTuple, attached_zero, check_batch
 from norank.mining import TripletMiner, active_fraction
 
 __all__ = ["TripletLoss", "triplet_margin_loss"]
 
 
-def _triplet_indices(anchors, positives, negatives, device):
+def _triplet_indices(anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                     device: torch.device) -> list[torch.Tensor]:
     idx = [torch.as_tensor(t, dtype=torch.long, device=device) for t in (anchors, positives, negatives)]
     if any(t.ndim != 1 for t in idx) or not idx[0].shape == idx[1].shape == idx[2].shape:
         raise ValueError("anchors, positives and negatives must be 1-D index tensors of equal length; got shapes "
@@ -23,13 +24,14 @@ def _triplet_indices(anchors, positives, negatives, device):
     return idx
 
 
-def _hinge_mean(dist, a, p, n, margin: float) -> torch.Tensor:
+def _hinge_mean(dist: torch.Tensor, a: torch.Tensor, p: torch.Tensor, n: torch.Tensor, margin: float) -> torch.Tensor:
     if a.numel() == 0:
         return attached_zero(dist)
     return torch.relu((dist[a, p] + margin) - dist[a, n]).mean()
 
 
-def triplet_margin_loss(dist, anchors, positives, negatives, margin: float = 0.2) -> torch.Tensor:
+def triplet_margin_loss(dist: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                        margin: float = 0.2) -> torch.Tensor:
     """Mean over the given triplets of ``[d(a,p) + margin − d(a,n)]₊``, read from ``dist``.
 
     Triplets with zero loss count in the mean (pytorch-metric-learning's ``MeanReducer``). With no
@@ -66,7 +68,7 @@ class TripletLoss(nn.Module):
 
     name = "triplet"
 
-    def __init__(self, margin: float = 2.0, distance: str = "euclidean", mining: str = "semihard"):
+    def __init__(self, margin: float = 2.0, distance: str = "euclidean", mining: str = "semihard") -> None:
         super().__init__()
         self.miner = TripletMiner(mining, margin, distance)  # checks all three settings
         self.margin, self.distance, self.mining = self.miner.margin, distance, mining
@@ -75,7 +77,9 @@ class TripletLoss(nn.Module):
     def extra_repr(self) -> str:
         return f"margin={self.margin!r}, distance={self.distance!r}, mining={self.mining!r}"
 
-    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple=None) -> torch.Tensor:
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
+    ) -> torch.Tensor:
         check_batch(embeddings, labels)
         squared = self.distance == "squared"
         dist = pairwise_distances(embeddings, squared=squared)
