@@ -68,7 +68,7 @@ fig.tight_layout()
 # ------------------------------------
 # The first two principal components of each 64-dimensional embedding, one colour per digit.
 fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-for ax, (name, Z) in zip(axes, [("PCA", Z_pca), ("norank", Z_test)]):
+for ax, (name, Z) in zip(axes, [("PCA", Z_pca), ("norank", Z_test)], strict=True):
     P = PCA(n_components=2).fit_transform(Z)
     ax.scatter(P[:, 0], P[:, 1], c=y_test, cmap="tab10", s=8)
     ax.set(title=f"{name} (held out)", xticks=[], yticks=[])

@@ -64,18 +64,9 @@ same = NoRankClassifier.load(folder / "model")
 print("same predictions after loading:", np.array_equal(same.predict(X_test), clf.predict(X_test)))
 
 np.save(folder / "new.npy", X_test)
-cmd = [
-    sys.executable,
-    "-m",
-    "norank",
-    "predict",
-    str(folder / "model"),
-    str(folder / "new.npy"),
-    "--out",
-    str(folder / "labels.npy"),
-]
-print("$ norank " + " ".join(cmd[3:]))
-done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+args = ["predict", "model", "new.npy", "--out", "labels.npy"]
+print("$ norank " + " ".join(args))
+done = subprocess.run([sys.executable, "-m", "norank", *args], cwd=folder, capture_output=True, text=True, check=True)
 print((done.stdout + done.stderr).strip())
 labels = np.load(folder / "labels.npy")
 print("command-line accuracy:", np.mean(labels == y_test))

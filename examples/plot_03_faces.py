@@ -60,7 +60,7 @@ for name, (_, Z_test) in embeddings.items():
 # t-SNE of each held-out embedding, one colour per person (colours repeat every 20 people).
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
 colours = plt.get_cmap("tab20")(y_test % 20)
-for ax, (name, (_, Z_test)) in zip(axes, embeddings.items()):
+for ax, (name, (_, Z_test)) in zip(axes, embeddings.items(), strict=True):
     P = TSNE(n_components=2, perplexity=10, random_state=0).fit_transform(Z_test)
     ax.scatter(P[:, 0], P[:, 1], c=colours, s=22, edgecolors="k", linewidths=0.3)
     ax.set(title=name, xticks=[], yticks=[])

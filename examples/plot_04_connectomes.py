@@ -48,7 +48,7 @@ print(
 )
 
 fig, ax = plt.subplots(1, 2, figsize=(8, 3.6))
-for a, label in zip(ax, (0, 1)):
+for a, label in zip(ax, (0, 1), strict=True):
     im = a.imshow(X[y == label].mean(axis=0), cmap="RdBu_r", vmin=-1, vmax=1)
     a.set(title=f"mean connectome: {abide.target_names[label]}", xticks=[], yticks=[])
 _ = fig.colorbar(im, ax=ax, shrink=0.8)

@@ -36,7 +36,7 @@ for name in ("galaxy", "galaxy-hard", "crystal", "crystal-hard"):
 # %%
 # Two samples of each class of the hard sets:
 fig, axes = plt.subplots(2, 8, figsize=(10, 2.9))
-for row, name in zip(axes, ("galaxy-hard", "crystal-hard")):
+for row, name in zip(axes, ("galaxy-hard", "crystal-hard"), strict=True):
     ds = load(name, random_state=0)
     for j, ax in enumerate(row):
         label = j // 2
@@ -53,7 +53,7 @@ fig.tight_layout()
 # (``encoder_kind_``): rotated galaxies and lattices get the conv net. PCA with as many components is the
 # label-blind reference.
 fig, axes = plt.subplots(2, 2, figsize=(8, 7.4))
-for row, name in zip(axes, ("galaxy-hard", "crystal-hard")):
+for row, name in zip(axes, ("galaxy-hard", "crystal-hard"), strict=True):
     ds = load(name, random_state=0)
     X, y = ds.X, ds.y
     if QUICK:  # half the images
@@ -65,7 +65,7 @@ for row, name in zip(axes, ("galaxy-hard", "crystal-hard")):
         "PCA": pca.transform(X_test.reshape(len(X_test), -1)),
         f"norank ({est.encoder_kind_})": est.transform(X_test),
     }
-    for ax, (method, Z) in zip(row, views.items()):
+    for ax, (method, Z) in zip(row, views.items(), strict=True):
         s = evaluate(Z, y_test)
         print(
             f"{name:>12} {method:>14}: ARI {s['ari']:.2f}, precision@1 {s['precision_at_1']:.2f}, "

@@ -40,7 +40,7 @@ def jittered(idx):
     """Shift each image by up to 2 pixels and add noise: new samples of the same digits."""
     out = np.empty((len(idx), 16, 16), dtype=np.float32)
     shifts = rng.integers(-2, 3, size=(len(idx), 2))
-    for i, (j, (dy, dx)) in enumerate(zip(idx, shifts)):
+    for i, (j, (dy, dx)) in enumerate(zip(idx, shifts, strict=True)):
         out[i] = np.roll(images[j], (dy, dx), axis=(0, 1))
     return out + rng.normal(0, 0.15, size=out.shape).astype(np.float32)
 
@@ -75,7 +75,7 @@ s = evaluate(Z_test, y_test)
 print(f"held out: ARI {s['ari']:.3f}, precision@1 {s['precision_at_1']:.3f}")
 
 fig, axes = plt.subplots(1, 8, figsize=(9, 1.6))
-for ax, i in zip(axes, range(8)):
+for ax, i in zip(axes, range(8), strict=True):
     ax.imshow(X[i], cmap="gray")
     ax.set(title=f"label {y[i]}", xticks=[], yticks=[])
 fig.suptitle("rows read from the memory-mapped file")
