@@ -13,15 +13,22 @@ epochs): 1-NN was then about one point more accurate (digits 0.983 against 0.974
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from norank.estimator import NoRankEmbedder
-from norank.validation import check_X
+from norank.validation import LazyArray, check_X
+
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import Self
 
 HEAD = "logistic"
 HEAD_C = 1000.0  # inverse l2 strength of the head (module docstring)
@@ -64,7 +71,7 @@ class NoRankClassifier(ClassifierMixin, NoRankEmbedder):
     (3,)
     """
 
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike | LazyArray, y: ArrayLike) -> Self:
         """Train the embedding on (X, y), then the logistic head on the training embeddings; returns self."""
         from sklearn.linear_model import LogisticRegression
 
@@ -78,7 +85,7 @@ class NoRankClassifier(ClassifierMixin, NoRankEmbedder):
         self.intercept_ = np.ascontiguousarray(head.intercept_, dtype=np.float64)
         return self
 
-    def _embed(self, X) -> np.ndarray:
+    def _embed(self, X: ArrayLike | LazyArray) -> NDArray[np.float64]:
         """The head's input: X embedded with the encoder's weights in float64.
 
         In float32 the encoder's products round differently for different batch sizes (about 1e-7), and the
@@ -91,7 +98,7 @@ class NoRankClassifier(ClassifierMixin, NoRankEmbedder):
         check_is_fitted(self, "encoder_")
         X, lazy = check_X(X, estimator_name=type(self).__name__)
         if tuple(X.shape[1:]) != self.input_shape_:
-            return self.transform(X)  # raises the embedder's own error for the wrong sample shape
+            return self.transform(X).astype(np.float64)  # raises the embedder's own error for the wrong shape
         state = {k: v.double() if v.is_floating_point() else v for k, v in self.encoder_.state_dict().items()}
         out = np.empty((len(X), self.embedding_dim), np.float64)
         self.encoder_.eval()
@@ -102,13 +109,13 @@ class NoRankClassifier(ClassifierMixin, NoRankEmbedder):
                 out[start : start + len(rows)] = functional_call(self.encoder_, state, (rows,)).cpu().numpy()
         return out
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: ArrayLike | LazyArray) -> NDArray[np.float64]:
         """Logits of the head: shape (n,) for two classes (positive favours classes_[1]), else (n, n_classes)."""
         check_is_fitted(self, "coef_")
         scores = self._embed(X) @ self.coef_.T + self.intercept_
         return scores[:, 0] if len(self.classes_) == 2 else scores
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: ArrayLike | LazyArray) -> NDArray[np.float64]:
         """Probability of each class in classes_ order, shape (n, n_classes); rows sum to 1."""
         from scipy.special import expit, softmax
 
@@ -118,14 +125,18 @@ class NoRankClassifier(ClassifierMixin, NoRankEmbedder):
             return np.column_stack([1.0 - positive, positive])
         return softmax(scores, axis=1)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike | LazyArray) -> np.ndarray:
         """The most probable class of each sample, in the dtype of classes_."""
         scores = self.decision_function(X)
         best = (scores > 0).astype(np.intp) if scores.ndim == 1 else scores.argmax(axis=1)
         return self.classes_[best]
 
+    def score(self, X: ArrayLike | LazyArray, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Accuracy of `predict(X)` against y (scikit-learn's classifier score, not the embedder's precision@1)."""
+        return float(ClassifierMixin.score(self, X, y, sample_weight=sample_weight))
+
     # -- persistence ---------------------------------------------------------------------------------
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the embedding and the head to the folder `path` (config.json + weights.safetensors),
         atomically, as `NoRankEmbedder.save` does."""
         from norank.persistence import save_model
@@ -135,14 +146,14 @@ class NoRankClassifier(ClassifierMixin, NoRankEmbedder):
         return save_model(self, path, head=({"kind": HEAD, "C": HEAD_C}, arrays))
 
     @classmethod
-    def load(cls, path, device="cpu") -> NoRankClassifier:
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> NoRankClassifier:
         """Read a classifier written by `save`, every field and tensor shape checked first."""
         from norank.persistence import HeadSpec, load_model
 
         return load_model(cls, path, device, head=HeadSpec(_head_shapes, _restore_head))
 
 
-def _head_shapes(config, params: dict, fitted: dict) -> dict:
+def _head_shapes(config: Any, params: dict, fitted: dict) -> dict:
     """The head's arrays as the saved head config and class count imply them."""
     from norank.model_schema import _want
 
@@ -152,5 +163,5 @@ def _head_shapes(config, params: dict, fitted: dict) -> dict:
     return {"coef_": (("F64",), (rows, params["embedding_dim"])), "intercept_": (("F64",), (rows,))}
 
 
-def _restore_head(est, config: dict, arrays: dict) -> None:
+def _restore_head(est: Any, config: dict, arrays: dict) -> None:
     est.coef_, est.intercept_ = arrays["coef_"], arrays["intercept_"]

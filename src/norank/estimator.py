@@ -7,14 +7,21 @@ weights in safetensors and everything else in JSON, so loading never unpickles a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from norank.lazy import PageReleaser
-from norank.validation import check_dtype, check_finite, check_labels, check_X
+from norank.validation import LazyArray, check_dtype, check_finite, check_labels, check_X
+
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import Self
 
 _TRANSFORM_CHUNK = 8192
 
@@ -162,8 +169,8 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         local_neighbors=5, optimizer="adam", learning_rate=0.001, momentum=0.9, weight_decay=0.0, schedule="cosine",
         schedule_tau=100.0, schedule_kappa=0.75, epochs=30, batch_size=128, samples_per_class=4,
         class_sampling="uniform", normalization="sample", tangent_metric="riemann", symmetric="auto",
-        fisher_z=False, pca_components=None, validation_fraction=0.0, n_iter_no_change=10, callbacks=None, checkpoint_dir=None, device="auto",
-        random_state=None, verbose=0,
+        fisher_z=False, pca_components=None, validation_fraction=0.0, n_iter_no_change=10, callbacks=None,
+        checkpoint_dir=None, device="auto", random_state=None, verbose=0,
     ):
         # Every keyword stored as given, nothing else (scikit-learn's contract); checked at fit.
         given = dict(locals())
@@ -172,7 +179,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             setattr(self, name, value)
 
     # -- scikit-learn plumbing -----------------------------------------------------------------------
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         tags.transformer_tags.preserves_dtype = ["float32"]
@@ -181,11 +188,11 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return tags
 
     @property
-    def _n_features_out(self):
+    def _n_features_out(self) -> int:
         return self.embedding_dim
 
     # -- fitting -------------------------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike | LazyArray, y: ArrayLike) -> Self:
         """Train the encoder on samples X (n, d1, ..., dk) with class labels y; returns self."""
         from norank.components import plan_training, seed_of, warn_if_collapsed
         from norank.training import fit_encoder
@@ -194,7 +201,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         X, lazy = check_X(X)
         classes, codes, _ = check_labels(y, len(X))
         seed = seed_of(self.random_state)  # drawn once: every random choice of this fit derives from it
-        kind, selection = self.encoder, {}
+        kind, selection = self.encoder, dict[str, Any]()
         if kind == "auto":
             from norank.selection import describe, select_encoder
 
@@ -228,7 +235,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         check_params(self.get_params())
 
     # -- embedding -----------------------------------------------------------------------------------
-    def transform(self, X):
+    def transform(self, X: ArrayLike | LazyArray) -> NDArray[np.float32]:
         """Unit-norm float32 embeddings of X, shape (n, embedding_dim)."""
         import torch
 
@@ -267,7 +274,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 "fit it again, or load it from a saved copy.")
         return out
 
-    def score(self, X, y):
+    def score(self, X: ArrayLike | LazyArray, y: ArrayLike) -> float:
         """Leave-one-out precision@1 of the embeddings of X: the share of samples whose nearest other sample
         shares their label (samples alone in their class are not queries)."""
         from norank.metrics import precision_at_1
@@ -275,7 +282,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return precision_at_1(self.transform(X), y)
 
     # -- persistence ---------------------------------------------------------------------------------
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted model to the folder `path` (config.json + weights.safetensors), atomically:
         a kill at any instant leaves the previous model there or this one, whole. A loss or miner given as
         an object cannot be saved (TypeError before anything is written): use a named one, or pickle."""
@@ -285,7 +292,7 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         return save_model(self, path)
 
     @classmethod
-    def load(cls, path, device="cpu") -> NoRankEmbedder:
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> NoRankEmbedder:
         """Read a model written by `save`, checking every field and tensor shape before building anything.
         Raises ValueError for anything that is not a whole, consistent norank model."""
         from norank.persistence import load_model

@@ -199,7 +199,7 @@ def _check_shape(shape: tuple) -> None:
         )
 
 
-def check_X(X, *, estimator_name: str = "NoRankEmbedder"):
+def check_X(X: Any, *, estimator_name: str = "NoRankEmbedder") -> tuple[np.ndarray | LazyArray, bool]:
     """Validated X: a numeric array in memory in its own dtype (never a copy of a numeric array), or a lazy
     array-like with `shape`, `ndim` and `dtype`.
 
