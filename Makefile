@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(PY) -m norank reproduce --quick --out demo_results
 
+# Lint, format check and type check first (ruff and mypy settings in pyproject.toml), then the tests.
 test: install
+	$(PY) -m ruff check src tests benchmarks examples docs
+	$(PY) -m ruff format --check src tests benchmarks examples docs
+	$(PY) -m mypy src/norank
 	$(PY) -m pytest -q
 
 bench: install
