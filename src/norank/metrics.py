@@ -71,15 +71,12 @@ def evaluate(Z: ArrayLike, y: ArrayLike, X: ArrayLike | None = None, k: int = 5,
     size = _check_sample_size(sample_size, n_classes)
     rng = np.random.default_rng(_check_random_state(random_state))
     exact = n <= size
-
     scores: dict[str, float] = {}
     scores["davies_bouldin"], scores["calinski_harabasz"] = _centroid_scores(Zt, codes, counts)
-
     sample = np.arange(n) if exact else stratified_subset(codes, size, rng, min_per_class=2)
     scores["ari"], scores["nmi"] = _cluster_agreement(Zt.numpy(), codes, n_classes, sample, random_state)
-
-    queries = np.arange(n) if exact else stratified_subset(codes, max(size // 5, size * size // n), rng,
-                                                             min_per_class=2)
+    n_queries = max(size // 5, size * size // n)
+    queries = np.arange(n) if exact else stratified_subset(codes, n_queries, rng, min_per_class=2)
     scores.update(_query_scores(Zt, codes, counts, queries, Xt, k))  # trustworthiness, continuity with X only
     return {key: scores[key] for key in KEYS if key in scores}  # in the order of KEYS
 
@@ -259,15 +256,13 @@ def _scan(Zt: torch.Tensor, codes: np.ndarray, counts: np.ndarray, queries: np.n
     continuity penalties ``Σ max(0, rank − k)`` over the k neighbours of one space ranked in the other.
     """
     n, n_classes = len(codes), len(counts)
-    ct = torch.from_numpy(codes)
-    cnt = torch.from_numpy(counts).to(Zt.dtype)
+    ct, cnt = torch.from_numpy(codes), torch.from_numpy(counts).to(Zt.dtype)
     z_sq = (Zt * Zt).sum(1)
     x_sq = None if Xt is None else (Xt * Xt).sum(1)
     names = ["silhouette", "intra", "inter", "precision_at_1", "r_precision", "map_at_r"]
     names += ["trust_penalty", "cont_penalty"] if Xt is not None else []
     out = {name: np.empty(len(queries)) for name in names}
-    ranks = torch.arange(1, k_top + 1, dtype=Zt.dtype)
-    step = chunk_rows(n)
+    ranks, step = torch.arange(1, k_top + 1, dtype=Zt.dtype), chunk_rows(n)
     block = torch.empty(min(step, len(queries)), n, dtype=Zt.dtype)
     root = torch.empty_like(block)
     x_block = None if Xt is None else torch.empty(len(block), n, dtype=Xt.dtype)
