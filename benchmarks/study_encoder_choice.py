@@ -171,7 +171,7 @@ def _verdict(diffs, n_tests, accs) -> tuple[list, str]:
     difference of two accuracies on that test part, else "tie"; over the seeds, the same for the mean gap,
     against the larger of its standard error across seeds and the binomial one of a mean of the seeds."""
     per_seed, binomial = [], []
-    for d, n, (m, c) in zip(diffs, n_tests, accs):
+    for d, n, (m, c) in zip(diffs, n_tests, accs, strict=True):
         se = float(np.sqrt((m * (1 - m) + c * (1 - c)) / n))
         binomial.append(se)
         per_seed.append("tie" if abs(d) <= 2 * se else ("conv" if d > 0 else "mlp"))
@@ -203,7 +203,7 @@ def summary(fits: list, rules: list, costs: dict) -> list:
             "rule_gain": [round(r["info"]["local_1nn"] - r["info"]["pixel_1nn"], 4) for r in mine],
             "rule_standard_error": [round(r["info"]["standard_error"], 4) for r in mine],
             "picks": picks,
-            "agrees_where_clear": all(p == w for p, w in zip(picks, per_seed) if w != "tie")
+            "agrees_where_clear": all(p == w for p, w in zip(picks, per_seed, strict=True) if w != "tie")
             and (overall == "tie" or max(set(picks), key=picks.count) == overall),
             **({"rule_cpu_seconds": costs[name]["rule_cpu_seconds"], "fit_cpu_seconds": costs[name]["fit_cpu_seconds"],
                 "rule_share_of_fit": costs[name]["rule_cpu_seconds"] / costs[name]["fit_cpu_seconds"]}

@@ -131,6 +131,11 @@ class TensorPreprocessor:
         Metric of the reference mean and logarithmic map for normalization="tangent".
     """
 
+    # Fitted arrays that only some settings have (None otherwise).
+    tangent_reference_: np.ndarray | None
+    pca_mean_: np.ndarray | None
+    pca_components_: np.ndarray | None
+
     def __init__(self, normalization="sample", symmetric="auto", fisher_z=False, fisher_clip=0.999, n_components=None,
                  tangent_metric=DEFAULT_METRIC):
         self.normalization = normalization
@@ -141,7 +146,7 @@ class TensorPreprocessor:
         self.tangent_metric = tangent_metric
 
     # -- fitting -------------------------------------------------------------------------------------
-    def fit(self, X) -> "TensorPreprocessor":
+    def fit(self, X) -> TensorPreprocessor:
         if self.normalization not in NORMALIZATIONS:
             raise ValueError(
                 f"normalization={self.normalization!r} is not supported; use one of {NORMALIZATIONS}."
@@ -231,7 +236,7 @@ class TensorPreprocessor:
             n_chunks = max(1, n // max(_CHUNK_ROWS, int(k)))
             bounds = np.linspace(0, n, n_chunks + 1).astype(int)
             pca = IncrementalPCA(int(k))
-            for start, stop in zip(bounds[:-1], bounds[1:]):
+            for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
                 pca.partial_fit(self._vectorise(np.asarray(X[start:stop])))
         self.pca_mean_ = pca.mean_.astype(np.float64)
         self.pca_components_ = np.ascontiguousarray(pca.components_.T, dtype=np.float32)  # (features, k)
@@ -239,7 +244,7 @@ class TensorPreprocessor:
     def _rows(self, X) -> np.ndarray:
         """Vectorised rows, projected onto the principal components when they were fitted."""
         rows = self._vectorise(X)
-        if self.pca_components_ is not None:
+        if self.pca_components_ is not None and self.pca_mean_ is not None:
             dtype = rows.dtype  # float64 inputs are centred in float64: an offset far above the spread survives
             rows = (rows - self.pca_mean_.astype(dtype, copy=False)) @ self.pca_components_.astype(dtype, copy=False)
         return rows
@@ -350,15 +355,15 @@ class TensorPreprocessor:
             "n_components": None if self.n_components is None else int(self.n_components),
             "tangent_metric": self.tangent_metric,
         }
-        arrays = {"mean_": self.mean_, "scale_": self.scale_}
-        if self.pca_components_ is not None:
+        arrays: dict[str, np.ndarray] = {"mean_": self.mean_, "scale_": self.scale_}
+        if self.pca_components_ is not None and self.pca_mean_ is not None:
             arrays.update(pca_mean_=self.pca_mean_, pca_components_=self.pca_components_)
         if self.tangent_reference_ is not None:
             arrays["tangent_reference_"] = self.tangent_reference_
         return config, arrays
 
     @classmethod
-    def from_state(cls, config: dict, arrays: dict) -> "TensorPreprocessor":
+    def from_state(cls, config: dict, arrays: dict) -> TensorPreprocessor:
         pre = cls(
             config["normalization"], config["symmetric"], config["fisher_z"], config["fisher_clip"],
             config.get("n_components"),  # absent from models saved before PCA existed
