@@ -22,7 +22,7 @@ LATEST = HERE / "latest.json"
 
 
 def available() -> list[str]:
-    return sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
+    return sorted(m.name[len("bench_") :] for m in pkgutil.iter_modules([str(HERE)]) if m.name.startswith("bench_"))
 
 
 def _fmt(v) -> str:
@@ -37,8 +37,20 @@ def _fmt(v) -> str:
 
 def print_table(rows: list[tuple[str, dict]]) -> None:
     header = ("module", "figure", "value", "unit", "peer", "peer value", "ratio", "target", "met")
-    lines = [header] + [(mod, f["name"], _fmt(f["value"]), f["unit"], _fmt(f["peer"]), _fmt(f["peer_value"]),
-                         _fmt(f["ratio"]), _fmt(f["target"]), _fmt(f["met"])) for mod, f in rows]
+    lines = [header] + [
+        (
+            mod,
+            f["name"],
+            _fmt(f["value"]),
+            f["unit"],
+            _fmt(f["peer"]),
+            _fmt(f["peer_value"]),
+            _fmt(f["ratio"]),
+            _fmt(f["target"]),
+            _fmt(f["met"]),
+        )
+        for mod, f in rows
+    ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for k, line in enumerate(lines):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
@@ -50,11 +62,15 @@ def main(argv=None) -> int:
     names = available()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
-    parser.add_argument("--only", choices=names + [f"bench_{n}" for n in names], metavar="NAME",
-                        help=f"run one module ({', '.join(names)})")
+    parser.add_argument(
+        "--only",
+        choices=names + [f"bench_{n}" for n in names],
+        metavar="NAME",
+        help=f"run one module ({', '.join(names)})",
+    )
     args = parser.parse_args(argv)
     if args.only and args.only.startswith("bench_"):
-        args.only = args.only[len("bench_"):]
+        args.only = args.only[len("bench_") :]
 
     record = {"modules": {}}
     if args.only and LATEST.exists():

@@ -25,8 +25,15 @@ from benchmarks.common import figure
 from benchmarks.peers import PML_LOSSES, plain_triplet_loop, pml_loop
 
 SMALL_SETS = ("olivetti", "lfw", "digits", "galaxy-hard", "crystal-hard")
-LARGE_PARAMS = dict(hidden_layer_sizes=(256,), embedding_dim=32, batch_size=512, epochs=2, mining="batch_hard",
-                    encoder="mlp", random_state=0)
+LARGE_PARAMS = dict(
+    hidden_layer_sizes=(256,),
+    embedding_dim=32,
+    batch_size=512,
+    epochs=2,
+    mining="batch_hard",
+    encoder="mlp",
+    random_state=0,
+)
 
 
 def _cpu(fn) -> float:
@@ -51,8 +58,9 @@ def small_set_ratio(name: str) -> dict:
     NoRankEmbedder(random_state=0, epochs=1).fit(X, y)  # warm imports and kernels
     ours = _cpu(lambda: NoRankEmbedder(random_state=0).fit(X, y))
     peer = statistics.median(_cpu(lambda loss=loss: pml_loop(X, y, loss=loss)) for loss in PML_LOSSES)
-    return figure(f"{name}: default fit vs PML loop", ours, "CPU s", "PML loop (median of 4 losses)", peer,
-                  target=1 / 1.5)
+    return figure(
+        f"{name}: default fit vs PML loop", ours, "CPU s", "PML loop (median of 4 losses)", peer, target=1 / 1.5
+    )
 
 
 def _large_data(n: int, folder: Path | None):
@@ -74,8 +82,15 @@ def large_n_ratio(n: int, memmap: bool) -> dict:
         ours = 2 * n / _cpu(lambda: NoRankEmbedder(**LARGE_PARAMS).fit(X, y))
         peer = 2 * n / _cpu(lambda: plain_triplet_loop(X, y))
     kind = "memory map" if memmap else "in memory"
-    return figure(f"{n // 1000}k x 784 {kind}: throughput", ours, "samples/CPU s", "plain torch loop", peer,
-                  target=0.8, higher_is_better=True)
+    return figure(
+        f"{n // 1000}k x 784 {kind}: throughput",
+        ours,
+        "samples/CPU s",
+        "plain torch loop",
+        peer,
+        target=0.8,
+        higher_is_better=True,
+    )
 
 
 def run(quick: bool = False) -> list[dict]:

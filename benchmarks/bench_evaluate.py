@@ -78,11 +78,23 @@ def _evaluate_figures(n: int, dim: int, n_classes: int, subset: int) -> list[dic
     peer, peer_gb = _in_child(silhouette_job, n, dim, n_classes, subset)
     peer_name = f"sklearn silhouette_score, exact, {subset} samples"
     size = f"{n // 1000}k x {dim}, {n_classes} classes"
-    timing = figure(f"evaluate {size}: wall time", ours["seconds"], "s", peer_name, peer["seconds"],
-                    note=f"scores: {json.dumps({k: round(v, 4) for k, v in ours['scores'].items()})}; "
-                         f"peer silhouette {peer['silhouette']:.4f}")
-    memory = figure(f"evaluate {size}: peak RSS", ours_gb, "GB", peer_name, peer_gb,
-                    note="whole child process: interpreter, libraries and data included")
+    timing = figure(
+        f"evaluate {size}: wall time",
+        ours["seconds"],
+        "s",
+        peer_name,
+        peer["seconds"],
+        note=f"scores: {json.dumps({k: round(v, 4) for k, v in ours['scores'].items()})}; "
+        f"peer silhouette {peer['silhouette']:.4f}",
+    )
+    memory = figure(
+        f"evaluate {size}: peak RSS",
+        ours_gb,
+        "GB",
+        peer_name,
+        peer_gb,
+        note="whole child process: interpreter, libraries and data included",
+    )
     # The targets are absolute bounds (the peer is context): set them after the ratio is computed.
     for fig, target in ((timing, TIME_TARGET_S), (memory, RSS_TARGET_GB)):
         fig["target"], fig["met"] = target, fig["value"] <= target
@@ -128,12 +140,23 @@ def _kneighbors_figures(n: int, dim: int, n_queries: int, k: int, repeats: int) 
     for backend in backends:
         same = float(np.mean(kneighbors(queries, Z, k, backend=backend)[1] == sk_ind))
         paired = {c: float(np.median(times["sklearn"][c] / times[backend][c])) for c in ("wall", "cpu")}
-        note = (f"medians of {repeats} interleaved rounds; median of the per-round ratios: wall {paired['wall']:.2f}, "
-                f"CPU {paired['cpu']:.2f}; {torch.get_num_threads()} torch threads; {load}; "
-                f"share of neighbour indices equal to sklearn's: {same:.6f}")
+        note = (
+            f"medians of {repeats} interleaved rounds; median of the per-round ratios: wall {paired['wall']:.2f}, "
+            f"CPU {paired['cpu']:.2f}; {torch.get_num_threads()} torch threads; {load}; "
+            f"share of neighbour indices equal to sklearn's: {same:.6f}"
+        )
         for clock, label in (("wall", "wall time"), ("cpu", "process CPU time")):
-            figures.append(figure(f"kneighbors {backend} ({label}): {size}", float(np.median(times[backend][clock])),
-                                  "s", peer, float(np.median(times["sklearn"][clock])), target=1.0, note=note))
+            figures.append(
+                figure(
+                    f"kneighbors {backend} ({label}): {size}",
+                    float(np.median(times[backend][clock])),
+                    "s",
+                    peer,
+                    float(np.median(times["sklearn"][clock])),
+                    target=1.0,
+                    note=note,
+                )
+            )
     return figures
 
 

@@ -49,8 +49,15 @@ def train(name: str, X: np.ndarray, y: np.ndarray, epochs: int, seed: int = 0):
 
     torch.manual_seed(seed)
     encoder = MLPEncoder(X.shape[1], HIDDEN, EMBEDDING)
-    loss_fn = make_loss(name, n_classes=int(y.max()) + 1, embedding_dim=EMBEDDING, margin=2.0,
-                        distance="euclidean", mining="semihard", generator=torch.Generator().manual_seed(seed))
+    loss_fn = make_loss(
+        name,
+        n_classes=int(y.max()) + 1,
+        embedding_dim=EMBEDDING,
+        margin=2.0,
+        distance="euclidean",
+        mining="semihard",
+        generator=torch.Generator().manual_seed(seed),
+    )
     groups = [{"params": list(encoder.parameters()), "lr": LR}]
     if list(loss_fn.parameters()):
         groups.append({"params": list(loss_fn.parameters()), "lr": LR * getattr(loss_fn, "lr_multiplier", 1.0)})
@@ -102,8 +109,25 @@ def _run(quick: bool) -> list[dict]:
     for name, (seconds, wall, p1) in results.items():
         peer = None if name == PEER else f"{PEER} (semihard)"
         note = f"{n_classes} classes, {epochs} epochs; wall {wall:.3g} s per epoch"
-        figures.append(figure(f"{n_classes} classes: {name} time per epoch", seconds, "s CPU", peer,
-                              None if peer is None else peer_s, note=note))
-        figures.append(figure(f"{n_classes} classes: {name} held-out precision@1", p1, "", peer,
-                              None if peer is None else peer_p, higher_is_better=True, note=note))
+        figures.append(
+            figure(
+                f"{n_classes} classes: {name} time per epoch",
+                seconds,
+                "s CPU",
+                peer,
+                None if peer is None else peer_s,
+                note=note,
+            )
+        )
+        figures.append(
+            figure(
+                f"{n_classes} classes: {name} held-out precision@1",
+                p1,
+                "",
+                peer,
+                None if peer is None else peer_p,
+                higher_is_better=True,
+                note=note,
+            )
+        )
     return figures

@@ -82,8 +82,9 @@ def norank_pipeline(kind: str):
         "hard_training": lambda d, y: hard_triplets(d, y, MARGIN),
     }
     if kind.startswith("fused:"):
+
         def fused(z, labels):  # (triplet count, loss): the set is never listed
-            return margin_triplet_loss(pairwise_distances(z, squared=True), labels, MARGIN, kind[len("fused:"):])
+            return margin_triplet_loss(pairwise_distances(z, squared=True), labels, MARGIN, kind[len("fused:") :])
 
         return fused
     miner = miners.get(kind, lambda d, y: margin_triplets(d, y, MARGIN, kind))
@@ -192,8 +193,9 @@ def _interleaved(fn, peer_fn, repeats: int) -> tuple[tuple[float, float], tuple[
             w, c = time.perf_counter(), time.process_time()
             f()
             times[side].append((time.process_time() - c, time.perf_counter() - w))
-    ours, peer = ((1e3 * statistics.median(c for c, _ in side), 1e3 * statistics.median(w for _, w in side))
-                  for side in times)
+    ours, peer = (
+        (1e3 * statistics.median(c for c, _ in side), 1e3 * statistics.median(w for _, w in side)) for side in times
+    )
     return ours, peer
 
 
@@ -207,11 +209,20 @@ def _step_figures(sizes, repeats: int) -> list[dict]:
         ours, theirs = loss_fn(z, labels), functional_step(z, labels)
         if not torch.equal(ours, theirs[0]) or float(loss_fn.stats["active_fraction"]) != theirs[1]:
             raise AssertionError(f"B={b}: TripletLoss and the functional path disagree")
-        (value, wall), (peer, peer_wall) = _interleaved(partial(loss_fn, z, labels),
-                                                        partial(functional_step, z, labels), repeats)
-        figures.append(figure(f"TripletLoss step (semihard, euclidean) B={b}", value, "ms CPU",
-                              "mine + active_anchor_fraction (checked twice, floats read back)", peer, target=1.0,
-                              note=f"same loss and active fraction; wall {wall:.4g} ms vs {peer_wall:.4g} ms"))
+        (value, wall), (peer, peer_wall) = _interleaved(
+            partial(loss_fn, z, labels), partial(functional_step, z, labels), repeats
+        )
+        figures.append(
+            figure(
+                f"TripletLoss step (semihard, euclidean) B={b}",
+                value,
+                "ms CPU",
+                "mine + active_anchor_fraction (checked twice, floats read back)",
+                peer,
+                target=1.0,
+                note=f"same loss and active fraction; wall {wall:.4g} ms vs {peer_wall:.4g} ms",
+            )
+        )
     return figures
 
 
@@ -224,16 +235,22 @@ def _run(quick: bool) -> list[dict]:
         peer_ok = pml_fits_in_memory(b)
         slow_peer = b**3 >= 2**31  # PML's per-anchor Python loop: one timed run is enough
         for kind in (*(f"fused:{k}" for k in KINDS), *KINDS, "batch_hard"):
-            label = (f"margin_triplet_loss({kind[6:]}) fused" if kind.startswith("fused:") else
-                     f"margin_triplets({kind})" if kind in KINDS else "batch_hard_triplets")
+            label = (
+                f"margin_triplet_loss({kind[6:]}) fused"
+                if kind.startswith("fused:")
+                else f"margin_triplets({kind})"
+                if kind in KINDS
+                else "batch_hard_triplets"
+            )
             ours = norank_pipeline(kind)
             value, wall = _timed(partial(ours, z, labels), ours_repeats)
             peer_value, note = None, f"K={K}, {DIM}-d, squared Euclidean, margin {MARGIN}; wall {wall:.4g} ms"
             if peer_ok:
                 count = check_same(kind, b)
                 theirs = pml_pipeline(kind.removeprefix("fused:"))
-                peer_value, peer_wall = _timed(partial(theirs, z, labels), 1 if slow_peer else peer_repeats,
-                                               warmup=0 if slow_peer else 1)
+                peer_value, peer_wall = _timed(
+                    partial(theirs, z, labels), 1 if slow_peer else peer_repeats, warmup=0 if slow_peer else 1
+                )
                 note += f" (PML {peer_wall:.4g} ms); {count} triplets, same count and loss as PML (float64 check)"
             else:
                 note += "; PML skipped: not enough memory for its B³ enumeration"
@@ -241,21 +258,40 @@ def _run(quick: bool) -> list[dict]:
                 note += "; PML loops over anchors in Python here (B³ >= 2³¹)"
             peer_name = f"{PEER} {'BatchHardMiner' if kind == 'batch_hard' else 'TripletMarginMiner'}"
             targeted = b == TARGET_B and (kind.startswith("fused:") or kind == "batch_hard")
-            figures.append(figure(f"{label}+loss B={b}" if not kind.startswith("fused:") else f"{label} B={b}", value,
-                                  "ms CPU", peer_name, peer_value, TARGET_SPEEDUP if targeted else None, note=note))
+            figures.append(
+                figure(
+                    f"{label}+loss B={b}" if not kind.startswith("fused:") else f"{label} B={b}",
+                    value,
+                    "ms CPU",
+                    peer_name,
+                    peer_value,
+                    TARGET_SPEEDUP if targeted else None,
+                    note=note,
+                )
+            )
         for kind, label in (("semihard_training", "semihard_triplets"), ("hard_training", "hard_triplets")):
             ours = norank_pipeline(kind)
             value, wall = _timed(partial(ours, z, labels), ours_repeats)
-            figures.append(figure(f"{label}+loss B={b}", value, "ms CPU",
-                                  note=f"training miner (closest negative per pair), no PML counterpart; "
-                                       f"wall {wall:.4g} ms"))
+            figures.append(
+                figure(
+                    f"{label}+loss B={b}",
+                    value,
+                    "ms CPU",
+                    note=f"training miner (closest negative per pair), no PML counterpart; wall {wall:.4g} ms",
+                )
+            )
     two_b = 512 if quick else 1024
     z2, labels2 = batch(two_b, n_classes=2)
     semihard = norank_pipeline("semihard_training")
     value, wall = _timed(partial(semihard, z2, labels2), ours_repeats)
-    figures.append(figure(f"semihard_triplets+loss 2 classes B={two_b}", value, "ms CPU",
-                          note=f"{two_b * (two_b // 2 - 1)} (anchor, positive) pairs: per-row sort path; "
-                               f"wall {wall:.4g} ms"))
+    figures.append(
+        figure(
+            f"semihard_triplets+loss 2 classes B={two_b}",
+            value,
+            "ms CPU",
+            note=f"{two_b * (two_b // 2 - 1)} (anchor, positive) pairs: per-row sort path; wall {wall:.4g} ms",
+        )
+    )
     figures += _step_figures((128, 512) if quick else (128, 512, 1024), 7 if quick else 21)
     figures += _memory_figures(quick)
     return figures
@@ -268,14 +304,28 @@ def _memory_figures(quick: bool) -> list[dict]:
         theirs = None
         if pml_fits_in_memory(b):
             theirs = _mb(peak_rss(_memory_job, "pml", "all", b, warmup=_memory_warmup)["increase_bytes"])
-        figures.append(figure(f"peak memory margin_triplets(all)+loss B={b}", _mb(ours), "MB",
-                              f"{PEER} TripletMarginMiner", theirs,
-                              note=f"RSS increase over the call, fresh process; a B³ uint8 mask is "
-                                   f"{_mb(b**3):.0f} MB; the output alone holds every valid triplet"))
+        figures.append(
+            figure(
+                f"peak memory margin_triplets(all)+loss B={b}",
+                _mb(ours),
+                "MB",
+                f"{PEER} TripletMarginMiner",
+                theirs,
+                note=f"RSS increase over the call, fresh process; a B³ uint8 mask is "
+                f"{_mb(b**3):.0f} MB; the output alone holds every valid triplet",
+            )
+        )
     b = 1024 if quick else 2048
     bound = _mb(b**3 / 8)
     for label, n_classes in (("semihard_triplets", None), ("semihard_triplets 2 classes", 2)):
         ours = peak_rss(_memory_job, "norank", "semihard_training", b, n_classes, warmup=_memory_warmup)
-        figures.append(figure(f"peak memory {label}+loss B={b}", _mb(ours["increase_bytes"]), "MB", target=bound,
-                              note=f"target: below a bit-packed B³ mask ({bound:.0f} MB), i.e. no B³ tensor"))
+        figures.append(
+            figure(
+                f"peak memory {label}+loss B={b}",
+                _mb(ours["increase_bytes"]),
+                "MB",
+                target=bound,
+                note=f"target: below a bit-packed B³ mask ({bound:.0f} MB), i.e. no B³ tensor",
+            )
+        )
     return figures

@@ -60,8 +60,14 @@ def _proxy_vs_triplet(n_classes: int, epochs: int) -> list[dict]:
     Xtr, ytr, Xte, yte = _many_classes(n_classes, per_class=6)
     out = {}
     for loss in ("proxy_anchor", "triplet"):
-        est = NoRankEmbedder(loss=loss, epochs=epochs, hidden_layer_sizes=(256,), batch_size=256, random_state=0,
-                             **({"optimizer": "adam", "learning_rate": 1e-3} if loss == "proxy_anchor" else {}))
+        est = NoRankEmbedder(
+            loss=loss,
+            epochs=epochs,
+            hidden_layer_sizes=(256,),
+            batch_size=256,
+            random_state=0,
+            **({"optimizer": "adam", "learning_rate": 1e-3} if loss == "proxy_anchor" else {}),
+        )
         start = time.perf_counter()
         est.fit(Xtr, ytr)
         seconds = (time.perf_counter() - start) / epochs
@@ -69,8 +75,14 @@ def _proxy_vs_triplet(n_classes: int, epochs: int) -> list[dict]:
     (pt, pp), (tt, tp) = out["proxy_anchor"], out["triplet"]
     return [
         figure(f"{n_classes} classes: proxy-anchor time per epoch", pt, "s", "triplet (semihard)", tt),
-        figure(f"{n_classes} classes: proxy-anchor held-out precision@1", pp, "", "triplet (semihard)", tp,
-               higher_is_better=True),
+        figure(
+            f"{n_classes} classes: proxy-anchor held-out precision@1",
+            pp,
+            "",
+            "triplet (semihard)",
+            tp,
+            higher_is_better=True,
+        ),
     ]
 
 
@@ -83,8 +95,15 @@ def run(quick: bool = False) -> list[dict]:
         start = time.perf_counter()
         mem = peak_rss(fit_out_of_core, path, 1)
         seconds = time.perf_counter() - start
-        figures.append(figure(f"out-of-core fit, {n:,} x 784 memmap (1 epoch): peak RSS", mem["peak_bytes"] / 2**30,
-                              "GiB", target=2.0, note=f"file {n * 784 * 4 / 2**30:.2f} GiB"))
+        figures.append(
+            figure(
+                f"out-of-core fit, {n:,} x 784 memmap (1 epoch): peak RSS",
+                mem["peak_bytes"] / 2**30,
+                "GiB",
+                target=2.0,
+                note=f"file {n * 784 * 4 / 2**30:.2f} GiB",
+            )
+        )
         figures.append(figure(f"out-of-core fit, {n:,} x 784 memmap (1 epoch): time", seconds, "s"))
     figures += _proxy_vs_triplet(1000 if quick else 10_000, epochs=2 if quick else 5)
     return figures

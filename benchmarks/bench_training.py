@@ -125,15 +125,41 @@ def run(quick: bool = False) -> list[dict]:
     figures = []
     gemm = _gemm_flops()
     step, bare = _step_flops(batch=512, steps=5 if quick else 20)
-    figures.append(figure("training step 4096-512-256-64, B=512", step / 1e9, "GFLOP/s", "torch.mm fp32 GEMM",
-                          gemm / 1e9, target=0.70, higher_is_better=True))
-    figures.append(figure("bare MLP forward/backward/Adam, B=512", bare / 1e9, "GFLOP/s", "torch.mm fp32 GEMM",
-                          gemm / 1e9, higher_is_better=True))
+    figures.append(
+        figure(
+            "training step 4096-512-256-64, B=512",
+            step / 1e9,
+            "GFLOP/s",
+            "torch.mm fp32 GEMM",
+            gemm / 1e9,
+            target=0.70,
+            higher_is_better=True,
+        )
+    )
+    figures.append(
+        figure(
+            "bare MLP forward/backward/Adam, B=512",
+            bare / 1e9,
+            "GFLOP/s",
+            "torch.mm fp32 GEMM",
+            gemm / 1e9,
+            higher_is_better=True,
+        )
+    )
     rate, bare_rate = _transform_rate(20_000 if quick else 100_000)
-    figures.append(figure("transform 784-d, preprocessing included", rate, "samples/s", target=150_000,
-                          higher_is_better=True))
-    figures.append(figure("transform vs bare 784-512-256-64 forward", rate, "samples/s", "bare torch forward",
-                          bare_rate, higher_is_better=True))
+    figures.append(
+        figure("transform 784-d, preprocessing included", rate, "samples/s", target=150_000, higher_is_better=True)
+    )
+    figures.append(
+        figure(
+            "transform vs bare 784-512-256-64 forward",
+            rate,
+            "samples/s",
+            "bare torch forward",
+            bare_rate,
+            higher_is_better=True,
+        )
+    )
     # End-to-end: each fit in a fresh process, so its peak memory is its own.
     for name, fn, time_target, mem_target in (
         ("norank default fit", fit_norank_olivetti, 1.0, 550.0),

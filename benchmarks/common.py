@@ -40,8 +40,16 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, clo
     return time_call(fn, repeats, warmup)[clock]
 
 
-def figure(name: str, value: float, unit: str, peer: str | None = None, peer_value: float | None = None,
-           target: float | None = None, higher_is_better: bool = False, note: str | None = None) -> dict:
+def figure(
+    name: str,
+    value: float,
+    unit: str,
+    peer: str | None = None,
+    peer_value: float | None = None,
+    target: float | None = None,
+    higher_is_better: bool = False,
+    note: str | None = None,
+) -> dict:
     """One benchmark figure.
 
     With a peer, ``ratio`` is how many times better norank is than the peer (``peer_value / value`` when
@@ -58,8 +66,16 @@ def figure(name: str, value: float, unit: str, peer: str | None = None, peer_val
             met = ratio is not None and ratio >= target
         elif value is not None:
             met = value >= target if higher_is_better else value <= target
-    out = {"name": name, "value": value, "unit": unit, "peer": peer, "peer_value": peer_value,
-           "ratio": ratio, "target": target, "met": met}
+    out = {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "peer": peer,
+        "peer_value": peer_value,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+    }
     if note:
         out["note"] = note
     return out
@@ -110,8 +126,10 @@ def peak_rss(fn: Callable, *args, timeout: float = 600.0, warmup: Callable[[], o
                 break
             except Empty:  # no result yet: a child that died without one must not keep us waiting
                 if not proc.is_alive():
-                    raise RuntimeError(f"peak_rss child exited with status {proc.exitcode} without a result; "
-                                       "its error is printed above.") from None
+                    raise RuntimeError(
+                        f"peak_rss child exited with status {proc.exitcode} without a result; "
+                        "its error is printed above."
+                    ) from None
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"peak_rss child gave no result within {timeout:.0f} s.") from None
     finally:
@@ -127,5 +145,10 @@ def machine() -> dict:
     """What the figures were measured on."""
     import torch
 
-    return {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }

@@ -63,8 +63,10 @@ def main() -> int:
             same = all(torch.equal(a, b.cpu()) for a, b in zip(cpu_idx, gpu_idx, strict=True))
             l_cpu = float(triplet_margin_loss(d_cpu, *cpu_idx, 0.2))
             l_gpu = float(triplet_margin_loss(d_gpu, *gpu_idx, 0.2))
-            print(f"B={batch} {name:10s} cpu {1e3 * (t1 - t0):7.2f} ms  cuda {1e3 * (t2 - t1):7.2f} ms  "
-                  f"same triplets: {same}  loss {l_cpu:.6f} / {l_gpu:.6f}")
+            print(
+                f"B={batch} {name:10s} cpu {1e3 * (t1 - t0):7.2f} ms  cuda {1e3 * (t2 - t1):7.2f} ms  "
+                f"same triplets: {same}  loss {l_cpu:.6f} / {l_gpu:.6f}"
+            )
             if not same or not np.isclose(l_cpu, l_gpu, atol=1e-5):
                 failures.append(f"{name} at B={batch} differs between cuda and cpu")
     for f in failures:

@@ -28,8 +28,9 @@ def _pml_loss(name: str, n_classes: int, dim: int):
     return losses.ProxyAnchorLoss(n_classes, dim)
 
 
-def pml_loop(X, y, loss: str = "supcon", hidden: int = 512, dim: int = 64, epochs: int = 30, batch: int = 128,
-             seed: int = 0) -> nn.Module:
+def pml_loop(
+    X, y, loss: str = "supcon", hidden: int = 512, dim: int = 64, epochs: int = 30, batch: int = 128, seed: int = 0
+) -> nn.Module:
     """Train an MLP with a PML loss the way its documentation shows; returns the encoder."""
     from pytorch_metric_learning.samplers import MPerClassSampler
 
@@ -57,8 +58,9 @@ def pml_loop(X, y, loss: str = "supcon", hidden: int = 512, dim: int = 64, epoch
     return model
 
 
-def plain_triplet_loop(X, y, sizes=(784, 256, 32), epochs: int = 2, batch: int = 512, margin: float = 2.0,
-                       seed: int = 0) -> nn.Module:
+def plain_triplet_loop(
+    X, y, sizes=(784, 256, 32), epochs: int = 2, batch: int = 512, margin: float = 2.0, seed: int = 0
+) -> nn.Module:
     """Per-sample z-score, an MLP, a batch-hard triplet loss on normalised outputs, Adam; random batches of
     rows read from X (an array or a memory map)."""
     torch.manual_seed(seed)

@@ -47,7 +47,7 @@ def _digits_shifted():
     rng = np.random.default_rng(7)
     out = np.zeros((len(X), 32, 32), np.float32)
     for i, (r, c) in enumerate(rng.integers(0, 17, size=(len(X), 2))):
-        out[i, r:r + 16, c:c + 16] = X[i]
+        out[i, r : r + 16, c : c + 16] = X[i]
     return out, y
 
 
@@ -82,9 +82,14 @@ def _lfw_moved():
 
 
 # Regions (rows, columns) of scikit-learn's two bundled photographs, one texture each: a class per region.
-PHOTO_REGIONS = {"sky": (0, (0, 140, 400, 640)), "water": (0, (235, 290, 400, 540)),
-                 "trees": (0, (320, 427, 0, 180)), "pagoda": (0, (140, 330, 130, 310)),
-                 "petals": (1, (120, 320, 200, 400)), "leaves": (1, (0, 427, 0, 140))}
+PHOTO_REGIONS = {
+    "sky": (0, (0, 140, 400, 640)),
+    "water": (0, (235, 290, 400, 540)),
+    "trees": (0, (320, 427, 0, 180)),
+    "pagoda": (0, (140, 330, 130, 310)),
+    "petals": (1, (120, 320, 200, 400)),
+    "leaves": (1, (0, 427, 0, 140)),
+}
 
 
 def _photo_textures(n_per_class: int = 80, side: int = 32):
@@ -98,7 +103,7 @@ def _photo_textures(n_per_class: int = 80, side: int = 32):
     for label, (photo, (r0, r1, c0, c1)) in enumerate(PHOTO_REGIONS.values()):
         for _ in range(n_per_class):
             r, c = rng.integers(r0, r1 - side + 1), rng.integers(c0, c1 - side + 1)
-            crop = np.rot90(photos[photo][r:r + side, c:c + side], k=int(rng.integers(4)))
+            crop = np.rot90(photos[photo][r : r + side, c : c + side], k=int(rng.integers(4)))
             X.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
             y.append(label)
     return np.array(X, np.float32), np.array(y)
@@ -106,8 +111,13 @@ def _photo_textures(n_per_class: int = 80, side: int = 32):
 
 def load_images(name: str):
     """(X, y) of a packaged dataset or of one built here."""
-    built = {"digits-16": _digits_16, "digits-shifted": _digits_shifted, "olivetti-moved": _olivetti_moved,
-             "lfw-moved": _lfw_moved, "photo-textures": _photo_textures}
+    built = {
+        "digits-16": _digits_16,
+        "digits-shifted": _digits_shifted,
+        "olivetti-moved": _olivetti_moved,
+        "lfw-moved": _lfw_moved,
+        "photo-textures": _photo_textures,
+    }
     if name in built:
         return built[name]()
     from norank.datasets import load
@@ -142,10 +152,18 @@ def rule(X, y, seed: int) -> dict:
     X_train, codes = X[train], np.unique(y[train], return_inverse=True)[1]
     kind, _ = select_encoder(X_train, codes, symmetric="auto", pca_components=None, random_state=seed)
     keep = rule_subsample(codes, seed)
-    seconds = time_call(lambda: select_encoder(X_train, codes, symmetric="auto", pca_components=None,
-                                               random_state=seed), repeats=3, warmup=0)
-    return {"pick": kind, "info": rule_scores(X_train[keep], codes[keep]), "n_test": len(test),
-            "rule_seconds": seconds["wall"], "rule_cpu_seconds": seconds["cpu"]}
+    seconds = time_call(
+        lambda: select_encoder(X_train, codes, symmetric="auto", pca_components=None, random_state=seed),
+        repeats=3,
+        warmup=0,
+    )
+    return {
+        "pick": kind,
+        "info": rule_scores(X_train[keep], codes[keep]),
+        "n_test": len(test),
+        "rule_seconds": seconds["wall"],
+        "rule_cpu_seconds": seconds["cpu"],
+    }
 
 
 def warm_up() -> None:
@@ -194,21 +212,33 @@ def summary(fits: list, rules: list, costs: dict) -> list:
         diffs = [c - m for m, c in pairs]
         per_seed, overall = _verdict(diffs, [r["n_test"] for r in mine], pairs)
         picks = [r["pick"] for r in mine]
-        rows.append({
-            "dataset": name, "seeds": [r["seed"] for r in mine],
-            "mlp_knn": float(np.mean([m for m, _ in pairs])), "conv_knn": float(np.mean([c for _, c in pairs])),
-            "conv_minus_mlp": [round(d, 4) for d in diffs], "winner_per_seed": per_seed, "winner": overall,
-            "rule_pixel_1nn": float(np.mean([r["info"]["pixel_1nn"] for r in mine])),
-            "rule_local_1nn": float(np.mean([r["info"]["local_1nn"] for r in mine])),
-            "rule_gain": [round(r["info"]["local_1nn"] - r["info"]["pixel_1nn"], 4) for r in mine],
-            "rule_standard_error": [round(r["info"]["standard_error"], 4) for r in mine],
-            "picks": picks,
-            "agrees_where_clear": all(p == w for p, w in zip(picks, per_seed, strict=True) if w != "tie")
-            and (overall == "tie" or max(set(picks), key=picks.count) == overall),
-            **({"rule_cpu_seconds": costs[name]["rule_cpu_seconds"], "fit_cpu_seconds": costs[name]["fit_cpu_seconds"],
-                "rule_share_of_fit": costs[name]["rule_cpu_seconds"] / costs[name]["fit_cpu_seconds"]}
-               if name in costs else {}),
-        })
+        rows.append(
+            {
+                "dataset": name,
+                "seeds": [r["seed"] for r in mine],
+                "mlp_knn": float(np.mean([m for m, _ in pairs])),
+                "conv_knn": float(np.mean([c for _, c in pairs])),
+                "conv_minus_mlp": [round(d, 4) for d in diffs],
+                "winner_per_seed": per_seed,
+                "winner": overall,
+                "rule_pixel_1nn": float(np.mean([r["info"]["pixel_1nn"] for r in mine])),
+                "rule_local_1nn": float(np.mean([r["info"]["local_1nn"] for r in mine])),
+                "rule_gain": [round(r["info"]["local_1nn"] - r["info"]["pixel_1nn"], 4) for r in mine],
+                "rule_standard_error": [round(r["info"]["standard_error"], 4) for r in mine],
+                "picks": picks,
+                "agrees_where_clear": all(p == w for p, w in zip(picks, per_seed, strict=True) if w != "tie")
+                and (overall == "tie" or max(set(picks), key=picks.count) == overall),
+                **(
+                    {
+                        "rule_cpu_seconds": costs[name]["rule_cpu_seconds"],
+                        "fit_cpu_seconds": costs[name]["fit_cpu_seconds"],
+                        "rule_share_of_fit": costs[name]["rule_cpu_seconds"] / costs[name]["fit_cpu_seconds"],
+                    }
+                    if name in costs
+                    else {}
+                ),
+            }
+        )
     return rows
 
 
@@ -234,9 +264,15 @@ def _revision() -> str | None:
 def _meta(argv) -> dict:
     import torch
 
-    return {"command": "python -m benchmarks.study_encoder_choice " + " ".join(argv), "revision": _revision(),
-            "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "machine": platform.machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    return {
+        "command": "python -m benchmarks.study_encoder_choice " + " ".join(argv),
+        "revision": _revision(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
 
 
 def _fit_pair(stored: dict, X, y, name: str, seed: int, no_fits: bool) -> list | None:
@@ -253,11 +289,15 @@ def _fit_pair(stored: dict, X, y, name: str, seed: int, no_fits: bool) -> list |
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(PACKAGED + BUILT + HELD_OUT))
-    parser.add_argument("--seeds", default=None, help="comma-separated tuning seeds (default: 100-104, 100-102 "
-                        "for the held-out checks)")
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated tuning seeds (default: 100-104, 100-102 for the held-out checks)"
+    )
     parser.add_argument("--fresh", action="store_true", help="refit every encoder instead of reusing stored fits")
-    parser.add_argument("--no-fits", action="store_true",
-                        help="no new fits: the rule on the stored splits only, costs kept from the last run")
+    parser.add_argument(
+        "--no-fits",
+        action="store_true",
+        help="no new fits: the rule on the stored splits only, costs kept from the last run",
+    )
     args = parser.parse_args(argv)
     seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",")]
     if seeds is not None and any(s < 100 or s >= 1000 for s in seeds):
@@ -279,8 +319,7 @@ def main(argv=None) -> None:
         if mine and not args.no_fits:  # one more fit, measured after warm_up
             costs[name] = cost(X, y, mine[0]["seed"], mine[0]["pick"])
     rows = summary(fits, rules, costs)
-    _save({"meta": _meta(argv or []), "summary": rows, "costs": costs, "rules": rules,
-           "fits": list(stored.values())})
+    _save({"meta": _meta(argv or []), "summary": rows, "costs": costs, "rules": rules, "fits": list(stored.values())})
     for row in rows:
         print(json.dumps({k: v for k, v in row.items() if k not in ("seeds",)}))
 

@@ -32,8 +32,10 @@ from benchmarks.tune_defaults import data, parse_seeds, score
 OUT = Path(__file__).resolve().parent / "study_losses.json"
 DATASETS = ("olivetti", "lfw", "digits", "galaxy-hard", "crystal-hard", "abide")  # the table's column order
 LOSS_NAMES = ("triplet", "supcon", "multi_similarity", "prototypical", "proxy_anchor", "arcface")
-USAGE = ("usage: python -m benchmarks.study_losses DATASETS VARIANTS SEEDS   (SEEDS: a-b or s1,s2)\n"
-         "       python -m benchmarks.study_losses --table")
+USAGE = (
+    "usage: python -m benchmarks.study_losses DATASETS VARIANTS SEEDS   (SEEDS: a-b or s1,s2)\n"
+    "       python -m benchmarks.study_losses --table"
+)
 
 
 class ScaledPrototypical:
@@ -71,8 +73,11 @@ def _proxy(alpha, margin):
 
     from norank.losses import ProxyAnchorLoss
 
-    return lambda n_classes, seed: {"loss": ProxyAnchorLoss(n_classes, 64, margin=margin, alpha=alpha,
-                                                            generator=torch.Generator().manual_seed(seed))}
+    return lambda n_classes, seed: {
+        "loss": ProxyAnchorLoss(
+            n_classes, 64, margin=margin, alpha=alpha, generator=torch.Generator().manual_seed(seed)
+        )
+    }
 
 
 def _arcface(margin_degrees, scale):
@@ -80,8 +85,11 @@ def _arcface(margin_degrees, scale):
 
     from norank.losses import ArcFaceLoss
 
-    return lambda n_classes, seed: {"loss": ArcFaceLoss(n_classes, 64, margin_degrees=margin_degrees, scale=scale,
-                                                        generator=torch.Generator().manual_seed(seed))}
+    return lambda n_classes, seed: {
+        "loss": ArcFaceLoss(
+            n_classes, 64, margin_degrees=margin_degrees, scale=scale, generator=torch.Generator().manual_seed(seed)
+        )
+    }
 
 
 # Constants changed from make_loss's (the papers'); each builds the estimator's keywords from the number of
@@ -105,8 +113,9 @@ def settings(variant: str, n_classes: int, seed: int = 0) -> dict:
         return {"loss": variant}
     if variant in VARIANTS:
         return VARIANTS[variant](n_classes, seed)
-    raise ValueError(f"unknown variant {variant!r}; choose a loss ({', '.join(LOSS_NAMES)}) or one of "
-                     f"{', '.join(VARIANTS)}.")
+    raise ValueError(
+        f"unknown variant {variant!r}; choose a loss ({', '.join(LOSS_NAMES)}) or one of {', '.join(VARIANTS)}."
+    )
 
 
 def fit_one(name: str, variant: str, seed: int) -> dict:
@@ -124,9 +133,16 @@ def fit_one(name: str, variant: str, seed: int) -> dict:
     est.fit(X[train], y[train])
     seconds = time.time() - start
     acc, ari = score(est.transform(X[train]), y[train], est.transform(X[test]), y[test], seed)
-    return {"dataset": name, "variant": variant, "seed": int(seed), "knn_accuracy": float(acc),
-            "ari": float(ari), "fit_seconds": round(seconds, 2), "encoder": est.encoder_kind_,
-            "final_loss": float(est.history_["loss"][-1])}
+    return {
+        "dataset": name,
+        "variant": variant,
+        "seed": int(seed),
+        "knn_accuracy": float(acc),
+        "ari": float(ari),
+        "fit_seconds": round(seconds, 2),
+        "encoder": est.encoder_kind_,
+        "final_loss": float(est.history_["loss"][-1]),
+    }
 
 
 def _load() -> dict:
@@ -142,8 +158,11 @@ def store(record: dict) -> None:
     with open(Path(tempfile.gettempdir()) / "norank_study_losses.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         doc = _load()
-        doc["meta"] = {"protocol": "holdout_split(y, 0.3, seed, shuffled=True); NoRankEmbedder(random_state=seed)",
-                       "python": platform.python_version(), "threads": "OMP_NUM_THREADS=1"}
+        doc["meta"] = {
+            "protocol": "holdout_split(y, 0.3, seed, shuffled=True); NoRankEmbedder(random_state=seed)",
+            "python": platform.python_version(),
+            "threads": "OMP_NUM_THREADS=1",
+        }
         doc["records"] = [r for r in doc["records"] if _key(r) != _key(record)] + [record]
         doc["records"].sort(key=_key)
         OUT.write_text(json.dumps(doc, indent=1) + "\n")
@@ -158,8 +177,14 @@ def summary(records) -> dict:
     for key, rs in groups.items():
         acc = np.array([r["knn_accuracy"] for r in rs])
         ari = np.array([r["ari"] for r in rs])
-        out[key] = (sorted(r["seed"] for r in rs), acc.mean(), acc.std(), ari.mean(), ari.std(),
-                    float(np.mean([r["fit_seconds"] for r in rs])))
+        out[key] = (
+            sorted(r["seed"] for r in rs),
+            acc.mean(),
+            acc.std(),
+            ari.mean(),
+            ari.std(),
+            float(np.mean([r["fit_seconds"] for r in rs])),
+        )
     return out
 
 
@@ -190,8 +215,11 @@ def paired(records, reference: str = "triplet") -> str:
     for v in [v for v in LOSS_NAMES + tuple(VARIANTS) if v != reference]:
         cells, seen = [], False
         for d in DATASETS:
-            pairs = [(r, by[(d, reference, r["seed"])]) for r in records
-                     if r["dataset"] == d and r["variant"] == v and (d, reference, r["seed"]) in by]
+            pairs = [
+                (r, by[(d, reference, r["seed"])])
+                for r in records
+                if r["dataset"] == d and r["variant"] == v and (d, reference, r["seed"]) in by
+            ]
             if not pairs:
                 cells.append("–")
                 continue
@@ -229,8 +257,11 @@ def main(argv) -> int:
                     continue
                 rec = fit_one(name, v, seed)
                 store(rec)
-                print(f"{name:12s} {v:22s} seed={seed} 1nn={rec['knn_accuracy']:.3f} ari={rec['ari']:.3f} "
-                      f"fit={rec['fit_seconds']:.1f}s {rec['encoder']}", flush=True)
+                print(
+                    f"{name:12s} {v:22s} seed={seed} 1nn={rec['knn_accuracy']:.3f} ari={rec['ari']:.3f} "
+                    f"fit={rec['fit_seconds']:.1f}s {rec['encoder']}",
+                    flush=True,
+                )
     return 0
 
 

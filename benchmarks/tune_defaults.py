@@ -10,6 +10,7 @@ splits (`norank.splits.holdout_split`, the same splits as `norank reproduce`). O
 (0-999) are accepted: the report seeds (`norank.experiments.seeds.REPORT_SEEDS`) are refused, so no
 choice ever sees the splits docs/results.md reports.
 """
+
 import json
 import sys
 import time

@@ -1,6 +1,6 @@
 """Draw docs/figures/readme_olivetti.png: held-out Olivetti faces embedded by PCA and by norank.
 
-    python docs/readme_figure.py
+python docs/readme_figure.py
 """
 
 from pathlib import Path
@@ -24,8 +24,10 @@ def main() -> None:
         return X.reshape(len(X), -1)
 
     pca = PCA(64, random_state=0).fit(flat(Xtr))
-    views = {"PCA (64 components)": pca.transform(flat(Xte)),
-             "norank (default settings)": NoRankEmbedder(random_state=0).fit(Xtr, ytr).transform(Xte)}
+    views = {
+        "PCA (64 components)": pca.transform(flat(Xte)),
+        "norank (default settings)": NoRankEmbedder(random_state=0).fit(Xtr, ytr).transform(Xte),
+    }
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     cmap = plt.get_cmap("tab20")
     for ax, (title, Z) in zip(axes, views.items(), strict=True):

@@ -19,8 +19,23 @@ from norank.baselines import BASELINES, SUPERVISED, UNSUPERVISED, make_baseline
 from norank.baselines.tensor import CPBaseline, TSVDBaseline, TuckerBaseline, gram_svd, t_svd
 
 NAMES = [
-    "raw", "pca", "tsne", "umap", "umap_supervised", "cp_r5", "cp_r10", "cp_r20", "tucker_r5",
-    "tucker_r10", "tucker_r20", "tsvd", "lda", "nca", "vae", "dec", "transformer",
+    "raw",
+    "pca",
+    "tsne",
+    "umap",
+    "umap_supervised",
+    "cp_r5",
+    "cp_r10",
+    "cp_r20",
+    "tucker_r5",
+    "tucker_r10",
+    "tucker_r20",
+    "tsvd",
+    "lda",
+    "nca",
+    "vae",
+    "dec",
+    "transformer",
 ]
 # Short training for the neural adapters; every other adapter runs with its defaults.
 FAST = {
@@ -40,8 +55,18 @@ def tiny_stack(n=40, seed=0):
 
 def expected_width(name, model):
     """Documented embedding sizes on the (6, 5) stack with 40 training samples."""
-    fixed = {"raw": 30, "pca": 30, "tsne": 2, "umap": 10, "umap_supervised": 10, "tsvd": 6 * 5,
-             "lda": 3, "vae": 10, "dec": 10, "transformer": 64}
+    fixed = {
+        "raw": 30,
+        "pca": 30,
+        "tsne": 2,
+        "umap": 10,
+        "umap_supervised": 10,
+        "tsvd": 6 * 5,
+        "lda": 3,
+        "vae": 10,
+        "dec": 10,
+        "transformer": 64,
+    }
     if name.startswith(("cp_r", "tucker_r")):
         return int(name.split("_r")[1])
     if name == "nca":
@@ -178,8 +203,9 @@ def test_torch_baselines_leave_global_random_state_alone(data):
 
 def test_raw_is_the_flattened_input_and_upper_triangle_for_symmetric(data):
     X, y, X_new = data
-    np.testing.assert_array_equal(make_baseline("raw").fit(X).transform(X_new),
-                                  X_new.reshape(12, -1).astype(np.float32))
+    np.testing.assert_array_equal(
+        make_baseline("raw").fit(X).transform(X_new), X_new.reshape(12, -1).astype(np.float32)
+    )
     S = X[:, :5, :] @ X[:, :5, :].transpose(0, 2, 1)  # symmetric (40, 5, 5)
     iu = np.triu_indices(5, k=1)
     np.testing.assert_array_equal(make_baseline("raw").fit(S).transform(S), S[:, iu[0], iu[1]].astype(np.float32))
@@ -315,8 +341,10 @@ def test_tucker_projection_is_the_least_squares_sample_factor():
     rng = np.random.default_rng(4)
     core = rng.normal(size=(3, 3, 3))
     B, C = np.linalg.qr(rng.normal(size=(6, 3)))[0], np.linalg.qr(rng.normal(size=(5, 3)))[0]
+
     def stack(n, seed):
         return tl.tucker_to_tensor((core, [np.random.default_rng(seed).normal(size=(n, 3)), B, C]))
+
     X, X_new = stack(30, 0), stack(8, 1)
     model = TuckerBaseline(rank=3, n_iter_max=200, tol=1e-12).fit(X)
     full = tl.tucker_to_tensor((model.core_, [model.sample_factor_, *model.factors_]))

@@ -20,8 +20,9 @@ TINY = dict(hidden_layer_sizes=(8,), embedding_dim=4, epochs=1, batch_size=12, e
 
 # The checks draw 2-feature data, and per-sample z-scores need at least 3 values per sample, so the checked
 # instance standardises per feature; a short training keeps the ~60 checks fast.
-@parametrize_with_checks([NoRankClassifier(epochs=2, hidden_layer_sizes=(16,), embedding_dim=8, normalization="feature",
-                                           random_state=0)])
+@parametrize_with_checks(
+    [NoRankClassifier(epochs=2, hidden_layer_sizes=(16,), embedding_dim=8, normalization="feature", random_state=0)]
+)
 def test_sklearn_classifier_checks(estimator, check):
     check(estimator)
 
@@ -140,8 +141,22 @@ def test_cli_predict_writes_the_labels_of_a_saved_classifier(blobs, tmp_path):
     clf.save(tmp_path / "model")
     np.save(tmp_path / "X.npy", X)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "norank", "predict", str(tmp_path / "model"), str(tmp_path / "X.npy"),
-                           "--out", str(tmp_path / "labels.npy")], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "norank",
+            "predict",
+            str(tmp_path / "model"),
+            str(tmp_path / "X.npy"),
+            "--out",
+            str(tmp_path / "labels.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "wrote 36 predicted labels (3 classes)" in done.stdout
     labels = np.load(tmp_path / "labels.npy", allow_pickle=False)

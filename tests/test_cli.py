@@ -33,8 +33,27 @@ def data_file(tmp_path_factory):
 def test_fit_embed_evaluate_round_trip(data_file, tmp_path, capsys):
     path, X, y = data_file
     model = tmp_path / "model"
-    assert _run(["fit", str(path), "--out", str(model), "--epochs", "3", "--hidden-layer-sizes", "32,16",
-                 "--embedding-dim", "8", "--random-state", "0", "--margin", "0.3"]) == 0
+    assert (
+        _run(
+            [
+                "fit",
+                str(path),
+                "--out",
+                str(model),
+                "--epochs",
+                "3",
+                "--hidden-layer-sizes",
+                "32,16",
+                "--embedding-dim",
+                "8",
+                "--random-state",
+                "0",
+                "--margin",
+                "0.3",
+            ]
+        )
+        == 0
+    )
     est = NoRankEmbedder.load(model)
     assert est.hidden_layer_sizes == (32, 16) and est.margin == 0.3 and est.epochs == 3
     expected = NoRankEmbedder(epochs=3, hidden_layer_sizes=(32, 16), embedding_dim=8, random_state=0, margin=0.3)
@@ -53,17 +72,35 @@ def test_fit_npy_with_separate_labels(data_file, tmp_path):
     _, X, y = data_file
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", y)
-    assert _run(["fit", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy"), "--out", str(tmp_path / "m"),
-                 "--epochs", "2", "--random-state", "0"]) == 0
+    assert (
+        _run(
+            [
+                "fit",
+                str(tmp_path / "X.npy"),
+                "--labels",
+                str(tmp_path / "y.npy"),
+                "--out",
+                str(tmp_path / "m"),
+                "--epochs",
+                "2",
+                "--random-state",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert NoRankEmbedder.load(tmp_path / "m").n_epochs_ == 2
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["fit", "missing.npz", "--out", "m"], "no such file"),
-    (["fit", "no-such-dataset", "--out", "m"], "olivetti"),
-    (["fit", "{data}", "--out", "{tmp}/m", "--batch-size", "4"], "raise batch_size"),
-    (["embed", "{tmp}", "{data}", "--out", "{tmp}/z.npy"], "not a norank model directory"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "missing.npz", "--out", "m"], "no such file"),
+        (["fit", "no-such-dataset", "--out", "m"], "olivetti"),
+        (["fit", "{data}", "--out", "{tmp}/m", "--batch-size", "4"], "raise batch_size"),
+        (["embed", "{tmp}", "{data}", "--out", "{tmp}/z.npy"], "not a norank model directory"),
+    ],
+)
 def test_bad_input_gives_one_line_and_status_2(argv, message, data_file, tmp_path, capsys):
     argv = [a.format(data=data_file[0], tmp=tmp_path) for a in argv]
     assert _run(argv) == 2
@@ -80,14 +117,22 @@ USAGE_ERRORS = [
     (["reproduce", "--seeds", "x"], "'--seeds'"),
     (["fit", "{data}", "--out", "{tmp}/m", "--epochs", "x"], "'--epochs': 'x' is not accepted; use int >= 1."),
     (["fit", "{data}", "--out", "{tmp}/m", "--epochs", "0"], "'--epochs': '0' is not accepted; use int >= 1."),
-    (["fit", "{data}", "--out", "{tmp}/m", "--mining", "random"],
-     "'--mining': 'random' is not accepted; use semihard | hard | batch_hard | all."),
-    (["fit", "{data}", "--out", "{tmp}/m", "--dropout", "1.5"],
-     "'--dropout': '1.5' is not accepted; use float in [0.0, 1.0)."),
-    (["fit", "{data}", "--out", "{tmp}/m", "--layer-norm", "maybe"],
-     "'--layer-norm': 'maybe' is not accepted; use true | false."),
-    (["fit", "{data}", "--out", "{tmp}/m", "--hidden-layer-sizes", "a,b"],
-     "'--hidden-layer-sizes': 'a,b' is not accepted"),
+    (
+        ["fit", "{data}", "--out", "{tmp}/m", "--mining", "random"],
+        "'--mining': 'random' is not accepted; use semihard | hard | batch_hard | all.",
+    ),
+    (
+        ["fit", "{data}", "--out", "{tmp}/m", "--dropout", "1.5"],
+        "'--dropout': '1.5' is not accepted; use float in [0.0, 1.0).",
+    ),
+    (
+        ["fit", "{data}", "--out", "{tmp}/m", "--layer-norm", "maybe"],
+        "'--layer-norm': 'maybe' is not accepted; use true | false.",
+    ),
+    (
+        ["fit", "{data}", "--out", "{tmp}/m", "--hidden-layer-sizes", "a,b"],
+        "'--hidden-layer-sizes': 'a,b' is not accepted",
+    ),
 ]
 
 
@@ -125,9 +170,29 @@ def test_fit_options_come_from_the_parameter_table(capsys):
 
 def test_table_constraints_parse_option_text(data_file, tmp_path):
     path, _, _ = data_file
-    assert _run(["fit", str(path), "--out", str(tmp_path / "m"), "--epochs", "1", "--symmetric", "false",
-                 "--pca-components", "none", "--layer-norm", "TRUE", "--hidden-layer-sizes", "(16, 8)",
-                 "--random-state", "7"]) == 0
+    assert (
+        _run(
+            [
+                "fit",
+                str(path),
+                "--out",
+                str(tmp_path / "m"),
+                "--epochs",
+                "1",
+                "--symmetric",
+                "false",
+                "--pca-components",
+                "none",
+                "--layer-norm",
+                "TRUE",
+                "--hidden-layer-sizes",
+                "(16, 8)",
+                "--random-state",
+                "7",
+            ]
+        )
+        == 0
+    )
     est = NoRankEmbedder.load(tmp_path / "m")
     assert est.symmetric is False and est.pca_components is None and est.layer_norm is True
     assert est.hidden_layer_sizes == (16, 8) and est.random_state == 7
@@ -142,11 +207,14 @@ def _no_training(monkeypatch):
     monkeypatch.setattr(Estimator, "fit", fail)
 
 
-@pytest.mark.parametrize("option, message", [
-    (["--out", "{file}"], "--out {file} is an existing file"),
-    (["--out", "{file}/sub"], "is a file, so nothing can be created under it"),
-    (["--out", "{tmp}/m", "--checkpoint-dir", "{file}"], "--checkpoint-dir {file} is an existing file"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--out", "{file}"], "--out {file} is an existing file"),
+        (["--out", "{file}/sub"], "is a file, so nothing can be created under it"),
+        (["--out", "{tmp}/m", "--checkpoint-dir", "{file}"], "--checkpoint-dir {file} is an existing file"),
+    ],
+)
 def test_fit_checks_output_paths_before_training(option, message, data_file, tmp_path, capsys, monkeypatch):
     _no_training(monkeypatch)
     file = tmp_path / "taken"
@@ -185,8 +253,27 @@ def test_fit_headerless_csv_label_column_by_index(tmp_path):
     expected = NoRankEmbedder(**params).fit(table[:, :4], table[:, 4]).transform(table[:, :4])
     for y_key in ("-1", "4"):
         out = tmp_path / f"m{y_key}"
-        assert _run(["fit", str(path), "--y-key", y_key, "--out", str(out), "--epochs", "1", "--batch-size", "8",
-                     "--samples-per-class", "2", "--random-state", "0"]) == 0
+        assert (
+            _run(
+                [
+                    "fit",
+                    str(path),
+                    "--y-key",
+                    y_key,
+                    "--out",
+                    str(out),
+                    "--epochs",
+                    "1",
+                    "--batch-size",
+                    "8",
+                    "--samples-per-class",
+                    "2",
+                    "--random-state",
+                    "0",
+                ]
+            )
+            == 0
+        )
         est = NoRankEmbedder.load(out)
         assert est.n_features_in_ == 4 and len(est.classes_) == 3
         np.testing.assert_allclose(est.transform(table[:, :4]), expected, atol=1e-6)
@@ -210,6 +297,9 @@ def test_module_entry_point_help_and_error_exit_status(tmp_path):
     assert done.returncode == 0
     for flag in ("--out", "--margin", "--mining", "--diversity-weight", "--checkpoint-dir", "--labels"):
         assert flag in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "norank", "fit", str(tmp_path / "none.npz"), "--out", "m"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "norank", "fit", str(tmp_path / "none.npz"), "--out", "m"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.startswith("error:")

@@ -36,11 +36,17 @@ def test_console_script_is_installed():
 CASES = [
     (["fit", "{data}", "--out", "{tmp}/m", "--bogus", "3"], 2, "Error: No such option: --bogus"),
     (["fit", "{data}"], 2, "Error: Missing option '--out'"),
-    (["fit", "{data}", "--out", "{tmp}/m", "--epochs", "x"], 2,
-     "Error: Invalid value for '--epochs': 'x' is not accepted; use int >= 1."),
+    (
+        ["fit", "{data}", "--out", "{tmp}/m", "--epochs", "x"],
+        2,
+        "Error: Invalid value for '--epochs': 'x' is not accepted; use int >= 1.",
+    ),
     (["fit"], 2, "Error: Missing argument 'DATA'"),
-    (["fit", "{data}", "--out", "{tmp}/m", "--mining", "random"], 2,
-     "Error: Invalid value for '--mining': 'random' is not accepted; use semihard | hard | batch_hard | all."),
+    (
+        ["fit", "{data}", "--out", "{tmp}/m", "--mining", "random"],
+        2,
+        "Error: Invalid value for '--mining': 'random' is not accepted; use semihard | hard | batch_hard | all.",
+    ),
     (["fit", "{tmp}/none.npz", "--out", "{tmp}/m"], 2, "error: {tmp}/none.npz: no such file"),
 ]
 
@@ -74,10 +80,28 @@ def _default_sigint():
 @pytest.mark.parametrize("entry", sorted(ENTRIES))
 def test_sigint_during_fit_is_one_line_and_status_130(entry, data_file, tmp_path):
     ckpt, out = tmp_path / "ckpt", tmp_path / "model"
-    argv = ["fit", str(data_file), "--out", str(out), "--epochs", "100000", "--checkpoint-dir", str(ckpt),
-            "--hidden-layer-sizes", "16", "--batch-size", "16"]
-    proc = subprocess.Popen(ENTRIES[entry] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=ENV, preexec_fn=_default_sigint)
+    argv = [
+        "fit",
+        str(data_file),
+        "--out",
+        str(out),
+        "--epochs",
+        "100000",
+        "--checkpoint-dir",
+        str(ckpt),
+        "--hidden-layer-sizes",
+        "16",
+        "--batch-size",
+        "16",
+    ]
+    proc = subprocess.Popen(
+        ENTRIES[entry] + argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=_default_sigint,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (ckpt / "checkpoint.pt").exists():  # the first epoch is done: training is under way

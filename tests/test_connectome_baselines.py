@@ -37,26 +37,30 @@ def connectomes(n=48, r=5, n_classes=2, seed=0):
 
 
 def oracle(name, metric, X, y, seed, scoring):
-    head = (LogisticRegression(max_iter=5000) if name == "tangent_logistic"
-            else LinearSVC(max_iter=20000, random_state=seed))
+    head = (
+        LogisticRegression(max_iter=5000)
+        if name == "tangent_logistic"
+        else LinearSVC(max_iter=20000, random_state=seed)
+    )
     pipe = Pipeline([("ts", TangentSpace(metric=metric)), ("scale", StandardScaler()), ("clf", head)])
-    search = GridSearchCV(pipe, {"clf__C": list(C_GRID)}, scoring=scoring,
-                          cv=StratifiedKFold(5, shuffle=True, random_state=seed))
+    search = GridSearchCV(
+        pipe, {"clf__C": list(C_GRID)}, scoring=scoring, cv=StratifiedKFold(5, shuffle=True, random_state=seed)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         return search.fit(X, y)
 
 
-@pytest.mark.parametrize("name,metric", [("tangent_logistic", "riemann"), ("tangent_logistic", "logeuclid"),
-                                         ("tangent_svc", "riemann")])
+@pytest.mark.parametrize(
+    "name,metric", [("tangent_logistic", "riemann"), ("tangent_logistic", "logeuclid"), ("tangent_svc", "riemann")]
+)
 def test_equals_grid_searched_pyriemann_sklearn_pipeline(name, metric):
     X, y = connectomes(48, seed=0)
     X_new, y_new = connectomes(20, seed=1)
     model = make_baseline(name, random_state=3, metric=metric).fit(X, y)
     search = oracle(name, metric, X, y, 3, "roc_auc")
     assert model.C_ == search.best_params_["clf__C"]
-    np.testing.assert_allclose([model.cv_scores_[c] for c in C_GRID], search.cv_results_["mean_test_score"],
-                               atol=1e-9)
+    np.testing.assert_allclose([model.cv_scores_[c] for c in C_GRID], search.cv_results_["mean_test_score"], atol=1e-9)
     np.testing.assert_array_equal(model.predict(X_new), search.predict(X_new))
     np.testing.assert_allclose(model.decision_function(X_new), search.decision_function(X_new), rtol=1e-6, atol=1e-8)
     if name == "tangent_logistic":

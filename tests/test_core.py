@@ -52,8 +52,9 @@ def test_pml_loss_instance_trains_and_its_parameters_learn(blobs):
 
 def test_pml_miner_feeds_the_loss(blobs):
     X, y = blobs
-    est = NoRankEmbedder(loss=pml_losses.TripletMarginLoss(margin=0.2), miner=pml_miners.MultiSimilarityMiner(),
-                         **FAST).fit(X, y)
+    est = NoRankEmbedder(
+        loss=pml_losses.TripletMarginLoss(margin=0.2), miner=pml_miners.MultiSimilarityMiner(), **FAST
+    ).fit(X, y)
     assert np.isfinite(est.transform(X)).all()
 
 
@@ -107,8 +108,15 @@ def test_divergence_on_the_last_step_is_caught(blobs):
         NoRankEmbedder(**params).fit(X, y)
 
 
-@pytest.mark.parametrize("name, value", [("learning_rate", float("inf")), ("schedule_tau", float("nan")),
-                                         ("margin", float("inf")), ("schedule_kappa", float("nan"))])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("learning_rate", float("inf")),
+        ("schedule_tau", float("nan")),
+        ("margin", float("inf")),
+        ("schedule_kappa", float("nan")),
+    ],
+)
 def test_non_finite_settings_are_refused(blobs, name, value):
     with pytest.raises(ValueError, match=name):
         NoRankEmbedder(**{**FAST, name: value}).fit(*blobs)
@@ -159,8 +167,12 @@ def test_concurrent_fits_share_a_checkpoint_folder(tmp_path, blobs):
 def test_early_stopping_scores_one_validation_sample_per_class_and_keeps_the_best_epoch(blobs):
     X, y = blobs  # 20 per class: validation_fraction=0.05 holds out one sample of each class
     scores = []
-    est = NoRankEmbedder(validation_fraction=0.05, n_iter_no_change=2, callbacks=[
-        lambda epoch, logs: scores.append(logs["val_knn_accuracy"])], **{**FAST, "epochs": 20}).fit(X, y)
+    est = NoRankEmbedder(
+        validation_fraction=0.05,
+        n_iter_no_change=2,
+        callbacks=[lambda epoch, logs: scores.append(logs["val_knn_accuracy"])],
+        **{**FAST, "epochs": 20},
+    ).fit(X, y)
     assert scores == est.history_["val_knn_accuracy"] and len(scores) == est.n_epochs_
     best = int(np.argmax(scores))
     assert est.n_epochs_ <= 20 and (est.n_epochs_ == 20 or est.n_epochs_ - 1 - best == 2)

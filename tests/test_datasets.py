@@ -112,8 +112,13 @@ def test_local_copy_layout_is_checked(offline):
     # A small ABIDE-style file without n_rois: R is inferred from the triangle length.
     triu = np.random.default_rng(0).uniform(-1, 1, (3, 6)).astype(np.float32)
     per_subject = dict(site=np.array(["A", "B", "A"]), sex=np.ones(3), age=np.ones(3), sub_id=np.arange(3))
-    np.savez(offline / "abide_pcp_cpac_filtnoglobal_ho_corr.npz", corr_triu=triu, label=np.array([0, 1, 1]),
-             file_id=np.array(["a", "b", "c"]), **per_subject)
+    np.savez(
+        offline / "abide_pcp_cpac_filtnoglobal_ho_corr.npz",
+        corr_triu=triu,
+        label=np.array([0, 1, 1]),
+        file_id=np.array(["a", "b", "c"]),
+        **per_subject,
+    )
     ds = load("abide")
     assert ds.X.shape == (3, 4, 4)
     np.testing.assert_array_equal(ds.X[:, 0, 1:], triu[:, :3])

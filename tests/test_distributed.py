@@ -24,15 +24,18 @@ def test_identical_data_agrees():
     assert disagreement([fingerprint(**BASE), fingerprint(**{**BASE, "labels": np.arange(12) % 4})]) is None
 
 
-@pytest.mark.parametrize("change, field, values", [
-    ({"classes": np.array([0, 1, 2, 4])}, "class labels", ("4 classes [0, 1, 2, 3]", "4 classes [0, 1, 2, 4]")),
-    ({"classes": ["0", "1", "2", "3"]}, "class labels", ("[0, 1, 2, 3]", "['0', '1', '2', '3']")),
-    ({"sample_shape": (6, 6)}, "sample shape", ("[6, 5]", "[6, 6]")),
-    ({"dtype": np.float64}, "dtype", ("float32", "float64")),
-    ({"n_batches": 4}, "batches per epoch", ("3", "4")),
-    ({"labels": np.arange(11) % 4}, "per-sample labels", ("12 labels", "11 labels")),
-    ({"labels": np.arange(12)[::-1] % 4}, "per-sample labels", ("12 labels", "12 labels")),
-])
+@pytest.mark.parametrize(
+    "change, field, values",
+    [
+        ({"classes": np.array([0, 1, 2, 4])}, "class labels", ("4 classes [0, 1, 2, 3]", "4 classes [0, 1, 2, 4]")),
+        ({"classes": ["0", "1", "2", "3"]}, "class labels", ("[0, 1, 2, 3]", "['0', '1', '2', '3']")),
+        ({"sample_shape": (6, 6)}, "sample shape", ("[6, 5]", "[6, 6]")),
+        ({"dtype": np.float64}, "dtype", ("float32", "float64")),
+        ({"n_batches": 4}, "batches per epoch", ("3", "4")),
+        ({"labels": np.arange(11) % 4}, "per-sample labels", ("12 labels", "11 labels")),
+        ({"labels": np.arange(12)[::-1] % 4}, "per-sample labels", ("12 labels", "12 labels")),
+    ],
+)
 def test_the_message_names_the_field_and_every_rank_value(change, field, values):
     message = disagreement([fingerprint(**BASE), fingerprint(**BASE), fingerprint(**{**BASE, **change})])
     assert message.startswith("The 3 ranks of this distributed fit were given different data; they differ in")
@@ -124,9 +127,14 @@ def _run_job(tmp_path, case, deadline_s=240):
     return [p.exitcode for p in procs], outcomes
 
 
-@pytest.mark.parametrize("case, field", [
-    ("labels", "class labels"), ("samples", "per-sample labels"), ("batches", "batches per epoch"),
-])
+@pytest.mark.parametrize(
+    "case, field",
+    [
+        ("labels", "class labels"),
+        ("samples", "per-sample labels"),
+        ("batches", "batches per epoch"),
+    ],
+)
 def test_ranks_with_different_data_all_fail_fast_with_the_same_error(case, field, tmp_path):
     codes, outcomes = _run_job(tmp_path, case)
     assert codes == [3, 3], outcomes
@@ -135,4 +143,3 @@ def test_ranks_with_different_data_all_fail_fast_with_the_same_error(case, field
     assert errors[0].startswith("ValueError: The 2 ranks of this distributed fit were given different data")
     assert f"{field} (rank 0: " in errors[0] and "Give every rank the same X and y" in errors[0]
     assert all(o["seconds"] < 30 for o in outcomes), outcomes  # before training, not after a timeout
-

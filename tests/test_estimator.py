@@ -164,14 +164,28 @@ def test_symmetric_matrices_use_upper_triangle_and_fisher_z():
     assert not NoRankEmbedder(**FAST).fit(A[:, :, :7], y).preprocessor_.symmetric_
 
 
-@pytest.mark.parametrize("option", [
-    {"mining": "hard"}, {"mining": "batch_hard"}, {"mining": "all"}, {"distance": "euclidean"},
-    {"projection_head": True}, {"optimizer": "adam", "learning_rate": 1e-3}, {"schedule": "cosine"},
-    {"schedule": "constant"}, {"loss": "proxy_anchor"}, {"local_weight": 0.5, "global_weight": 0.5},
-    {"dropout": 0.2, "layer_norm": True}, {"encoder": "conv"}, {"encoder": "transformer"},
-    {"class_sampling": "sqrt"}, {"validation_fraction": 0.2, "n_iter_no_change": 1},
-    {"pca_components": 10}, {"pca_components": 10, "encoder": "transformer"},
-])
+@pytest.mark.parametrize(
+    "option",
+    [
+        {"mining": "hard"},
+        {"mining": "batch_hard"},
+        {"mining": "all"},
+        {"distance": "euclidean"},
+        {"projection_head": True},
+        {"optimizer": "adam", "learning_rate": 1e-3},
+        {"schedule": "cosine"},
+        {"schedule": "constant"},
+        {"loss": "proxy_anchor"},
+        {"local_weight": 0.5, "global_weight": 0.5},
+        {"dropout": 0.2, "layer_norm": True},
+        {"encoder": "conv"},
+        {"encoder": "transformer"},
+        {"class_sampling": "sqrt"},
+        {"validation_fraction": 0.2, "n_iter_no_change": 1},
+        {"pca_components": 10},
+        {"pca_components": 10, "encoder": "transformer"},
+    ],
+)
 def test_every_option_trains(blobs, option):
     X, y = blobs
     est = NoRankEmbedder(**{**FAST, **option}).fit(X, y)
@@ -190,14 +204,17 @@ def test_digits_heldout_quality():
 
 
 # -- bad input --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("bad, error, match", [
-    (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), ValueError, "NaN"),
-    (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), ValueError, "infinity"),
-    (lambda X: X[:, 0, 0], ValueError, "2-D or higher"),
-    (lambda X: X[:0], ValueError, "0 sample"),
-    (lambda X: X.astype(str), TypeError, "numeric"),
-    (lambda X: np.array([{"a": 1}] * len(X), dtype=object).reshape(-1, 1), TypeError, "numeric"),
-])
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X), ValueError, "NaN"),
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), ValueError, "infinity"),
+        (lambda X: X[:, 0, 0], ValueError, "2-D or higher"),
+        (lambda X: X[:0], ValueError, "0 sample"),
+        (lambda X: X.astype(str), TypeError, "numeric"),
+        (lambda X: np.array([{"a": 1}] * len(X), dtype=object).reshape(-1, 1), TypeError, "numeric"),
+    ],
+)
 def test_bad_X_is_refused(blobs, bad, error, match):
     X, y = blobs
     with pytest.raises(error, match=match):
@@ -246,13 +263,21 @@ def test_non_finite_loss_stops_with_the_likely_cause(blobs, optimizer):
         est.fit(X, y)
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"mining": "random"}, "mining='random'"), ({"epochs": 0}, "epochs"), ({"margin": -1}, "margin"),
-    ({"samples_per_class": 1}, "samples_per_class"), ({"schedule_kappa": 0.3}, "Robbins"),
-    ({"learning_rate": 0}, "learning_rate"), ({"device": "tpu"}, "device"),
-    ({"pca_components": 0}, "pca_components"), ({"pca_components": 61}, "exceeds what 60 training samples"),
-    ({"pca_components": 5, "encoder": "conv"}, "pixel grid"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"mining": "random"}, "mining='random'"),
+        ({"epochs": 0}, "epochs"),
+        ({"margin": -1}, "margin"),
+        ({"samples_per_class": 1}, "samples_per_class"),
+        ({"schedule_kappa": 0.3}, "Robbins"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"device": "tpu"}, "device"),
+        ({"pca_components": 0}, "pca_components"),
+        ({"pca_components": 61}, "exceeds what 60 training samples"),
+        ({"pca_components": 5, "encoder": "conv"}, "pixel grid"),
+    ],
+)
 def test_bad_parameters(blobs, params, match):
     with pytest.raises(ValueError, match=match):
         NoRankEmbedder(**{**FAST, **params}).fit(*blobs)

@@ -20,11 +20,40 @@ from norank.experiments.studies import STUDIES
 from norank.experiments.studies._base import collapsed_run
 from norank.splits import holdout_split
 
-EVALUATE_KEYS = {"silhouette", "davies_bouldin", "calinski_harabasz", "separation_ratio", "ari", "nmi",
-                 "trustworthiness", "continuity", "precision_at_1", "r_precision", "map_at_r"}
+EVALUATE_KEYS = {
+    "silhouette",
+    "davies_bouldin",
+    "calinski_harabasz",
+    "separation_ratio",
+    "ari",
+    "nmi",
+    "trustworthiness",
+    "continuity",
+    "precision_at_1",
+    "r_precision",
+    "map_at_r",
+}
 CLASSIFICATION_KEYS = {"knn_accuracy", "accuracy", "balanced_accuracy", "roc_auc"}
-METHOD_NAMES = {"norank", "raw", "pca", "tsne", "umap", "umap_supervised", "cp_r5", "cp_r10", "cp_r20",
-                "tucker_r5", "tucker_r10", "tucker_r20", "tsvd", "lda", "nca", "vae", "dec", "transformer"}
+METHOD_NAMES = {
+    "norank",
+    "raw",
+    "pca",
+    "tsne",
+    "umap",
+    "umap_supervised",
+    "cp_r5",
+    "cp_r10",
+    "cp_r20",
+    "tucker_r5",
+    "tucker_r10",
+    "tucker_r20",
+    "tsvd",
+    "lda",
+    "nca",
+    "vae",
+    "dec",
+    "transformer",
+}
 FIRST_REPORT_SEED = 1000
 N_SAMPLES = 64  # galaxy-hard, 16 per class
 
@@ -62,8 +91,16 @@ def tiny_run(tmp_path_factory):
     mp.setattr(M, "QUICK_EPOCHS", 3)
     mp.setattr(RUN, "QUICK_MAX_SAMPLES", N_SAMPLES)
     out = tmp_path_factory.mktemp("run")
-    results = RUN.run_reproduce(out, datasets=["galaxy-hard"], methods=["norank", "pca"], seeds=1,
-                                protocol="both", quick=True, studies=["none"], command="pytest")
+    results = RUN.run_reproduce(
+        out,
+        datasets=["galaxy-hard"],
+        methods=["norank", "pca"],
+        seeds=1,
+        protocol="both",
+        quick=True,
+        studies=["none"],
+        command="pytest",
+    )
     mp.undo()
     data = RUN.load_dataset("galaxy-hard", max_samples=N_SAMPLES)
     return out, results, data, list(Spy.calls)
@@ -82,7 +119,11 @@ def test_results_json_schema(tiny_run):
     assert meta["seed_kinds"] == {str(FIRST_REPORT_SEED): "report"}
     records = on_disk["records"]
     assert {(r["method"], r["protocol"]) for r in records} == {
-        ("norank", "heldout"), ("norank", "insample"), ("pca", "heldout"), ("pca", "insample")}
+        ("norank", "heldout"),
+        ("norank", "insample"),
+        ("pca", "heldout"),
+        ("pca", "insample"),
+    }
     for r in records:
         assert "error" not in r
         assert r["dataset"] == "galaxy-hard" and r["method"] in METHOD_NAMES and r["seed"] == FIRST_REPORT_SEED
@@ -170,13 +211,25 @@ def test_effective_rank_detects_collapse():
 
 
 def _rec(method, sil, db, seed=0):
-    return {"dataset": "d", "method": method, "protocol": "heldout", "seed": seed, "split": "stratified",
-            "metrics": {"silhouette": sil, "davies_bouldin": db}, "fit_seconds": 1.0}
+    return {
+        "dataset": "d",
+        "method": method,
+        "protocol": "heldout",
+        "seed": seed,
+        "split": "stratified",
+        "metrics": {"silhouette": sil, "davies_bouldin": db},
+        "fit_seconds": 1.0,
+    }
 
 
 def test_report_marks_best_per_column_within_group():
-    recs = [_rec("pca", 0.20, 1.5), _rec("pca", 0.30, 1.7, seed=1), _rec("raw", 0.10, 1.2),
-            _rec("lda", 0.40, 2.0), _rec("norank", 0.90, 0.5)]
+    recs = [
+        _rec("pca", 0.20, 1.5),
+        _rec("pca", 0.30, 1.7, seed=1),
+        _rec("raw", 0.10, 1.2),
+        _rec("lda", 0.40, 2.0),
+        _rec("norank", 0.90, 0.5),
+    ]
     text = R.grouped_tables(recs, ["silhouette", "davies_bouldin"])
     unsup, sup = text.split("Supervised (trained with labels)")
     assert "| pca | **0.250 ± 0.071** | 1.600 ± 0.141 |" in unsup
@@ -243,24 +296,41 @@ def test_per_class_recall():
 
 def test_claims_table_reads_both_protocols():
     def rec(method, protocol, ari, sil, seed=0):
-        return {"dataset": "abide", "method": method, "protocol": protocol, "seed": seed,
-                "split": "stratified" if protocol == "heldout" else "all",
-                "metrics": {"ari": ari, "silhouette": sil}, "fit_seconds": 1.0}
+        return {
+            "dataset": "abide",
+            "method": method,
+            "protocol": protocol,
+            "seed": seed,
+            "split": "stratified" if protocol == "heldout" else "all",
+            "metrics": {"ari": ari, "silhouette": sil},
+            "fit_seconds": 1.0,
+        }
 
-    recs = [rec("norank", "insample", 0.9, 0.8), rec("norank", "heldout", 0.10, 0.05),
-            rec("norank", "heldout", 0.20, 0.07, seed=1), rec("cp_r5", "insample", 0.01, 0.0),
-            rec("tucker_r10", "insample", 0.015, 0.0), rec("cp_r5", "heldout", -0.01, 0.0),
-            rec("lda", "heldout", 0.12, 0.09),
-            {**rec("norank_collapse", "insample", 0.95, 0.9951), "study": "collapse", "variant": "collapse"}]
+    recs = [
+        rec("norank", "insample", 0.9, 0.8),
+        rec("norank", "heldout", 0.10, 0.05),
+        rec("norank", "heldout", 0.20, 0.07, seed=1),
+        rec("cp_r5", "insample", 0.01, 0.0),
+        rec("tucker_r10", "insample", 0.015, 0.0),
+        rec("cp_r5", "heldout", -0.01, 0.0),
+        rec("lda", "heldout", 0.12, 0.09),
+        {**rec("norank_collapse", "insample", 0.95, 0.9951), "study": "collapse", "variant": "collapse"},
+    ]
     text = C.claims_table({"records": recs})
     assert "| Silhouette, ABIDE | norank | 0.9932 | 0.800 | 0.9951 | 0.060 ± 0.014 | 0.090 (lda) |" in text
-    assert ("| ARI, ABIDE, CP/Tucker R ∈ {5,10,20} | cp/tucker | < 0.02 | max 0.015 (tucker_r10) | – "
-            "| max -0.010 (cp_r5) | 0.120 (lda) |") in text
+    assert (
+        "| ARI, ABIDE, CP/Tucker R ∈ {5,10,20} | cp/tucker | < 0.02 | max 0.015 (tucker_r10) | – "
+        "| max -0.010 (cp_r5) | 0.120 (lda) |"
+    ) in text
 
 
 def test_table_bolds_each_family_on_its_own():
-    rows = [("cp_r5", {"ari": (0.01, 0, 1)}), ("cp_r10", {"ari": (0.02, 0, 1)}),
-            ("norank_dim16", {"ari": (0.50, 0, 1)}), ("norank_dim32", {"ari": (0.40, 0, 1)})]
+    rows = [
+        ("cp_r5", {"ari": (0.01, 0, 1)}),
+        ("cp_r10", {"ari": (0.02, 0, 1)}),
+        ("norank_dim16", {"ari": (0.50, 0, 1)}),
+        ("norank_dim32", {"ari": (0.40, 0, 1)}),
+    ]
     text = T.table(rows, ["ari"], bold_rows=[{"cp_r5", "cp_r10"}, {"norank_dim16", "norank_dim32"}])
     assert "| cp_r10 | **0.020** |" in text and "| cp_r5 | 0.010 |" in text
     assert "| norank_dim16 | **0.500** |" in text and "| norank_dim32 | 0.400 |" in text
@@ -278,8 +348,9 @@ def test_collapse_criterion_uses_spread_and_effective_rank():
 def test_collapse_study_runs_both_protocols_and_reuses_the_defaults():
     from norank.experiments import studies as S
 
-    jobs = S.study_jobs("collapse", ["olivetti", "digits"], [0, 1], set(M.all_methods()),
-                        protocols=["heldout", "insample"])
+    jobs = S.study_jobs(
+        "collapse", ["olivetti", "digits"], [0, 1], set(M.all_methods()), protocols=["heldout", "insample"]
+    )
     assert {j.dataset for j in jobs} == {"olivetti"}  # its preferred set; digits is not one
     insample = [j for j in jobs if j.protocol == "insample"]
     assert {(j.variant, j.seed, j.split) for j in insample} == {("defaults", 0, "all"), ("collapse", 0, "all")}
@@ -309,7 +380,8 @@ def test_pca_study_covers_both_kinds_of_split_on_abide_only():
     jobs = S.study_jobs("pca", ["abide", "digits"], [0, 1], set(M.all_methods()), sites=sites)
     variants = ["features", *(f"pca{k}" for k in PCA_COMPONENTS)]
     assert {(j.variant, j.seed, j.split) for j in jobs} == {
-        (v, s, split) for v in variants for s in (0, 1) for split in ("stratified", "site:NYU", "site:UM_1")}
+        (v, s, split) for v in variants for s in (0, 1) for split in ("stratified", "site:NYU", "site:UM_1")
+    }
     assert {j.dataset for j in jobs} == {"abide"} and len(jobs) == len(variants) * 2 * 3
     features = next(j for j in jobs if j.variant == "features")
     default_key = M.config_key("norank", "abide", False, {})
@@ -320,13 +392,26 @@ def test_pca_study_covers_both_kinds_of_split_on_abide_only():
 
 def test_pca_section_separates_random_splits_from_left_out_sites():
     def rec(variant, split, acc, seed=0):
-        return {"dataset": "abide", "method": f"norank_{variant}", "protocol": "heldout", "seed": seed,
-                "split": split, "study": "pca", "variant": variant,
-                "metrics": {"knn_accuracy": acc}, "fit_seconds": 1.0}
+        return {
+            "dataset": "abide",
+            "method": f"norank_{variant}",
+            "protocol": "heldout",
+            "seed": seed,
+            "split": split,
+            "study": "pca",
+            "variant": variant,
+            "metrics": {"knn_accuracy": acc},
+            "fit_seconds": 1.0,
+        }
 
-    recs = [rec("features", "stratified", 0.64), rec("pca200", "stratified", 0.66),
-            rec("features", "site:NYU", 0.70), rec("features", "site:USM", 0.78), rec("pca200", "site:NYU", 0.68),
-            rec("pca200", "site:USM", 0.74)]
+    recs = [
+        rec("features", "stratified", 0.64),
+        rec("pca200", "stratified", 0.66),
+        rec("features", "site:NYU", 0.70),
+        rec("features", "site:USM", 0.78),
+        rec("pca200", "site:NYU", 0.68),
+        rec("pca200", "site:USM", 0.74),
+    ]
     text = STUDIES["pca"].section(recs)
     assert "| pca200, 70/30 |" in text and "**0.660**" in text.split("| pca200, 70/30 |")[1].split("\n")[0]
     assert "| features, leave-site-out |" in text
@@ -335,19 +420,34 @@ def test_pca_section_separates_random_splits_from_left_out_sites():
 
 def test_collapse_and_encoder_sections_render():
     def rec(variant, protocol, sil, seed=0, study="collapse"):
-        return {"dataset": "olivetti", "method": f"norank_{variant}", "protocol": protocol, "seed": seed,
-                "split": "all" if protocol == "insample" else "stratified", "study": study, "variant": variant,
-                "metrics": {"silhouette": sil, "ari": 0.5}, "fit_seconds": 2.0}
+        return {
+            "dataset": "olivetti",
+            "method": f"norank_{variant}",
+            "protocol": protocol,
+            "seed": seed,
+            "split": "all" if protocol == "insample" else "stratified",
+            "study": study,
+            "variant": variant,
+            "metrics": {"silhouette": sil, "ari": 0.5},
+            "fit_seconds": 2.0,
+        }
 
-    recs = [rec("defaults", "insample", 0.59), rec("collapse", "insample", 0.983), rec("defaults", "heldout", 0.39),
-            rec("collapse", "heldout", 0.41)]
+    recs = [
+        rec("defaults", "insample", 0.59),
+        rec("collapse", "insample", 0.983),
+        rec("defaults", "heldout", 0.39),
+        rec("collapse", "heldout", 0.41),
+    ]
     text = STUDIES["collapse"].section(recs)
     assert "| collapse, in-sample | **0.983** |" in text and "| defaults, in-sample | 0.590 |" in text
     assert "| collapse, held-out | **0.410** |" in text
-    auto = [{**rec("auto", "heldout", 0.6, seed=s, study="encoder"), "diagnostics": {"encoder": e}}
-            for s, e in enumerate(["conv", "conv", "mlp"])]
-    enc = STUDIES["encoder"].section([rec("mlp", "heldout", 0.3, study="encoder"),
-                                      rec("conv", "heldout", 0.6, study="encoder"), *auto])
+    auto = [
+        {**rec("auto", "heldout", 0.6, seed=s, study="encoder"), "diagnostics": {"encoder": e}}
+        for s, e in enumerate(["conv", "conv", "mlp"])
+    ]
+    enc = STUDIES["encoder"].section(
+        [rec("mlp", "heldout", 0.3, study="encoder"), rec("conv", "heldout", 0.6, study="encoder"), *auto]
+    )
     assert "| conv | **0.600** |" in enc and "| mlp | 0.300 |" in enc
     assert "`auto` chose conv in 2 seed(s), mlp in 1 seed(s)" in enc
 
@@ -406,8 +506,9 @@ def test_interim_writes_of_a_resumed_run_keep_the_records_not_reached_yet(tmp_pa
     snapshots = []
     real_write = store.write_json
     monkeypatch.setattr(RUN, "WRITE_INTERVAL_S", -1)
-    monkeypatch.setattr(store, "write_json", lambda p, obj: snapshots.append(json.loads(json.dumps(obj)))
-                        or real_write(p, obj))
+    monkeypatch.setattr(
+        store, "write_json", lambda p, obj: snapshots.append(json.loads(json.dumps(obj))) or real_write(p, obj)
+    )
     RUN.run_reproduce(tmp_path, resume=True, **args)
     first = snapshots[0]  # written right after pca ran, before the loop reached lda
     assert sorted(r["method"] for r in first["records"]) == ["lda", "pca"]
@@ -417,8 +518,10 @@ def test_publish_merges_runs(tiny_run, tmp_path):
     from norank.experiments.publish import main, merge
 
     out, results, _, _ = tiny_run
-    other = {"meta": {**results["meta"], "datasets": ["digits"], "descriptions": {"digits": "digits"}},
-             "records": [{**r, "dataset": "digits"} for r in results["records"]]}
+    other = {
+        "meta": {**results["meta"], "datasets": ["digits"], "descriptions": {"digits": "digits"}},
+        "records": [{**r, "dataset": "digits"} for r in results["records"]],
+    }
     merged = merge([results, other])
     assert merged["meta"]["datasets"] == ["galaxy-hard", "digits"]
     assert len(merged["records"]) == 2 * len(results["records"])
@@ -449,8 +552,16 @@ def test_main_tables_compare_methods_on_the_same_seeds():
 
 
 def test_plan_puts_every_main_seed_before_the_studies_and_caps_their_seeds():
-    jobs = plan(["olivetti"], ["norank", "pca"], [0, 1, 2, 3, 4], ["heldout"], ["ablation", "mining"], {},
-                quick=False, study_seeds=2)
+    jobs = plan(
+        ["olivetti"],
+        ["norank", "pca"],
+        [0, 1, 2, 3, 4],
+        ["heldout"],
+        ["ablation", "mining"],
+        {},
+        quick=False,
+        study_seeds=2,
+    )
     is_study = [j.study != "main" for j in jobs]
     first_study = is_study.index(True)
     assert not any(is_study[:first_study]) and all(is_study[first_study:])  # main table first, then studies
@@ -535,8 +646,11 @@ def test_probe_scores_match_a_scikit_learn_pipeline(n_classes):
     got = probe_scores(Z[:160], y[:160], Z[160:], y[160:], random_state=0)
     oracle = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(Z[:160], y[:160])
     proba, pred = oracle.predict_proba(Z[160:]), oracle.predict(Z[160:])
-    auc = (roc_auc_score(y[160:], proba[:, 1]) if n_classes == 2
-           else roc_auc_score(y[160:], proba, multi_class="ovr", average="macro"))
+    auc = (
+        roc_auc_score(y[160:], proba[:, 1])
+        if n_classes == 2
+        else roc_auc_score(y[160:], proba, multi_class="ovr", average="macro")
+    )
     assert got["accuracy"] == pytest.approx(np.mean(pred == y[160:]))
     assert got["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y[160:], pred))
     assert got["roc_auc"] == pytest.approx(auc)
@@ -587,8 +701,19 @@ def test_a_predicting_method_is_scored_on_its_own_predictions():
 
 
 # -- leave-site-out ----------------------------------------------------------------------------------------
-ABIDE_SITE_COUNTS = {"NYU": 172, "UM_1": 86, "USM": 67, "UCLA_1": 64, "PITT": 50, "MAX_MUN": 46, "TRINITY": 44,
-                     "YALE": 41, "UM_2": 34, "KKI": 33, "CMU": 11}
+ABIDE_SITE_COUNTS = {
+    "NYU": 172,
+    "UM_1": 86,
+    "USM": 67,
+    "UCLA_1": 64,
+    "PITT": 50,
+    "MAX_MUN": 46,
+    "TRINITY": 44,
+    "YALE": 41,
+    "UM_2": 34,
+    "KKI": 33,
+    "CMU": 11,
+}
 
 
 def test_every_method_leaves_out_every_site_with_40_subjects():
@@ -597,24 +722,39 @@ def test_every_method_leaves_out_every_site_with_40_subjects():
     sites = np.repeat(list(ABIDE_SITE_COUNTS), list(ABIDE_SITE_COUNTS.values()))
     names = [s for s, _, _ in P.site_splits(sites)]
     assert names == ["NYU", "UM_1", "USM", "UCLA_1", "PITT", "MAX_MUN", "TRINITY", "YALE"]
-    jobs = main_jobs(["abide"], ["norank", "pca", "tangent_logistic"], [1000, 1001], ["heldout"], {"abide": names},
-                     spd={"abide"})
+    jobs = main_jobs(
+        ["abide"], ["norank", "pca", "tangent_logistic"], [1000, 1001], ["heldout"], {"abide": names}, spd={"abide"}
+    )
     for method in ("norank", "pca", "tangent_logistic"):
         assert sorted(j.split for j in jobs if j.method == method and j.split != "stratified") == sorted(
-            f"site:{s}" for s in names)
+            f"site:{s}" for s in names
+        )
     no_spd = main_jobs(["digits"], ["pca", "tangent_logistic"], [1000], ["heldout"], {})
     assert {j.method for j in no_spd} == {"pca"}  # SPD-only methods skip data that are not SPD matrices
 
 
 def test_site_comparison_puts_leave_site_out_beside_the_random_splits():
     def rec(method, split, acc, seed=1000):
-        return {"dataset": "abide", "method": method, "protocol": "heldout", "seed": seed, "split": split,
-                "metrics": {"accuracy": acc, "roc_auc": acc + 0.05}, "fit_seconds": 1.0}
+        return {
+            "dataset": "abide",
+            "method": method,
+            "protocol": "heldout",
+            "seed": seed,
+            "split": split,
+            "metrics": {"accuracy": acc, "roc_auc": acc + 0.05},
+            "fit_seconds": 1.0,
+        }
 
-    recs = [rec("norank", "stratified", 0.64), rec("norank", "stratified", 0.66, 1001), rec("norank", "site:NYU", 0.7),
-            rec("norank", "site:USM", 0.6), rec("tangent_logistic", "stratified", 0.65),
-            rec("tangent_logistic", "stratified", 0.65, 1001), rec("tangent_logistic", "site:NYU", 0.72),
-            rec("tangent_logistic", "site:USM", 0.66)]
+    recs = [
+        rec("norank", "stratified", 0.64),
+        rec("norank", "stratified", 0.66, 1001),
+        rec("norank", "site:NYU", 0.7),
+        rec("norank", "site:USM", 0.6),
+        rec("tangent_logistic", "stratified", 0.65),
+        rec("tangent_logistic", "stratified", 0.65, 1001),
+        rec("tangent_logistic", "site:NYU", 0.72),
+        rec("tangent_logistic", "site:USM", 0.66),
+    ]
     text = R.site_comparison(recs, "abide")
     assert "over the 2 left-out sites" in text and "| acc., 70/30 |" in text and "| acc., sites |" in text
     row = next(line for line in text.splitlines() if line.startswith("| tangent_logistic |"))
@@ -634,8 +774,9 @@ def test_method_registry_holds_every_design_name_in_its_group():
     assert M.predicts("tangent_svc") and not M.predicts("lda")
     assert M.method_settings("norank_supcon", "abide") == {"dropout": 0.5, "loss": "supcon"}
     assert M.config_key("norank_supcon", "abide", False, {}) != M.config_key("norank", "abide", False, {})
-    assert M.config_key("norank_x", "abide", False, {"loss": "supcon"}) == M.config_key("norank_supcon", "abide",
-                                                                                         False, {})
+    assert M.config_key("norank_x", "abide", False, {"loss": "supcon"}) == M.config_key(
+        "norank_supcon", "abide", False, {}
+    )
     assert M.base_method("norank_supcon") == "norank_supcon" and M.base_method("norank_dim32") == "norank"
     assert RUN.ALL_DATASETS is NAMES  # dataset names are read from norank.datasets, not retyped
 
@@ -649,23 +790,43 @@ def test_each_study_is_one_object_with_its_letter_jobs_and_section():
         assert study.section([]) == "" or study.section([]).strip()  # renders without records
     grid = S.study_jobs("sensitivity", ["digits", "lfw"], [0, 1], set(M.all_methods()))
     assert {j.dataset for j in grid} == {"lfw"} and len(grid) == 27 * 2
-    default = next(j for j in grid if j.overrides == {"margin": 2.0, "diversity_weight": 0.0,
-                                                       "uniformity_weight": 0.0})
+    default = next(j for j in grid if j.overrides == {"margin": 2.0, "diversity_weight": 0.0, "uniformity_weight": 0.0})
     assert M.config_key(default.method, "lfw", False, default.overrides) == M.config_key("norank", "lfw", False, {})
-    timed = S.study_jobs("runtime", ["digits", "abide"], [1000, 1001], set(), methods=["pca", "tangent_svc"],
-                         spd={"abide"})
+    timed = S.study_jobs(
+        "runtime", ["digits", "abide"], [1000, 1001], set(), methods=["pca", "tangent_svc"], spd={"abide"}
+    )
     assert {(j.dataset, j.method, j.seed, j.threads) for j in timed} == {
-        ("digits", "pca", 1000, 1), ("abide", "pca", 1000, 1), ("abide", "tangent_svc", 1000, 1)}
+        ("digits", "pca", 1000, 1),
+        ("abide", "pca", 1000, 1),
+        ("abide", "tangent_svc", 1000, 1),
+    }
 
 
 def test_sensitivity_section_and_heatmaps(tmp_path):
     from norank.experiments.studies import sensitivity as SENS
 
-    recs = [{"dataset": "lfw", "method": f"norank_{v}", "protocol": "heldout", "seed": s, "split": "stratified",
-             "study": "sensitivity", "variant": v, "fit_seconds": 1.0,
-             "metrics": {"knn_accuracy": 0.5 + o["margin"] / 10 + o["diversity_weight"] / 100
-                         + o["uniformity_weight"] / 1000 + s / 10000, "ari": 0.3}}
-            for v, o in SENS.grid() for s in (0, 1)]
+    recs = [
+        {
+            "dataset": "lfw",
+            "method": f"norank_{v}",
+            "protocol": "heldout",
+            "seed": s,
+            "split": "stratified",
+            "study": "sensitivity",
+            "variant": v,
+            "fit_seconds": 1.0,
+            "metrics": {
+                "knn_accuracy": 0.5
+                + o["margin"] / 10
+                + o["diversity_weight"] / 100
+                + o["uniformity_weight"] / 1000
+                + s / 10000,
+                "ari": 0.3,
+            },
+        }
+        for v, o in SENS.grid()
+        for s in (0, 1)
+    ]
     text = SENS.section(recs)
     assert "**0.711 / 0.300**" in text and text.count("**") == 2  # margin 2, both weights 1: the best cell
     assert "| margin 0.5: diversity_weight ↓, uniformity_weight → | 0 | 0.1 | 1 |" in text
@@ -686,8 +847,15 @@ def test_threads_are_limited_inside_a_runtime_job_and_restored():
 
 def test_loss_methods_and_the_runtime_study_run_end_to_end(tmp_path):
     """No monkeypatch: norank_supcon through NoRankEmbedder(loss="supcon"), and one-thread timing runs."""
-    results = RUN.run_reproduce(tmp_path, datasets=["digits"], methods=["norank_supcon", "pca"], seeds=1,
-                                protocol="heldout", quick=True, studies=["runtime"])
+    results = RUN.run_reproduce(
+        tmp_path,
+        datasets=["digits"],
+        methods=["norank_supcon", "pca"],
+        seeds=1,
+        protocol="heldout",
+        quick=True,
+        studies=["runtime"],
+    )
     records = results["records"]
     assert not [r for r in records if "error" in r]
     supcon = next(r for r in records if r["method"] == "norank_supcon" and r.get("study") is None)
@@ -705,10 +873,18 @@ def test_loss_methods_and_the_runtime_study_run_end_to_end(tmp_path):
 def test_only_studies_that_ask_for_it_keep_per_class_recall():
     from norank.experiments.jobs import Job
 
-    result = {"metrics": {}, "fit_seconds": 1.0, "n_train": 10, "n_test": 5, "diagnostics": {},
-              "per_class_recall": {"a": 0.5}, "train_class_counts": {"a": 10}}
+    result = {
+        "metrics": {},
+        "fit_seconds": 1.0,
+        "n_train": 10,
+        "n_test": 5,
+        "diagnostics": {},
+        "per_class_recall": {"a": 0.5},
+        "train_class_counts": {"a": 10},
+    }
     kept = RUN._record(Job("lfw", "norank_sqrt", "heldout", 0, study="imbalance", variant="sqrt"), result, None)
     dropped = RUN._record(Job("lfw", "norank_hard", "heldout", 0, study="mining", variant="hard"), result, None)
     assert kept["per_class_recall"] == {"a": 0.5} and kept["train_class_counts"] == {"a": 10}
-    assert "per_class_recall" not in dropped and "per_class_recall" not in RUN._record(Job("lfw", "pca", "heldout", 0),
-                                                                                       result, None)
+    assert "per_class_recall" not in dropped and "per_class_recall" not in RUN._record(
+        Job("lfw", "pca", "heldout", 0), result, None
+    )

@@ -81,8 +81,8 @@ def test_triplet_loss_equals_pml(squared, miner):
 
     their_z = z.clone().requires_grad_(True)
     pml = pml_losses.TripletMarginLoss(
-        margin=margin, distance=LpDistance(power=2 if squared else 1, normalize_embeddings=False),
-        reducer=MeanReducer())
+        margin=margin, distance=LpDistance(power=2 if squared else 1, normalize_embeddings=False), reducer=MeanReducer()
+    )
     theirs = pml(their_z, labels, triplets)
     theirs.backward()
     torch.testing.assert_close(ours, theirs, atol=1e-10, rtol=1e-10)
@@ -103,6 +103,7 @@ def test_triplet_loss_gradcheck():
     z, labels = _batch(n_classes=3, per_class=2, dim=3, seed=2)
     triplets = all_triplets(pairwise_distances(z), labels, 0.5)
     for squared in (True, False):
+
         def fn(t, squared=squared):
             return triplet_margin_loss(pairwise_distances(t, squared=squared), *triplets, 0.5)
 
@@ -180,12 +181,14 @@ def test_triplet_loss_object_equals_functions_and_pml(mining, distance):
     loss_fn = TripletLoss(margin=margin, distance=distance, mining=mining)
     triplets = MINERS[mining](pairwise_distances(z, squared=squared), labels, margin)
     assert triplets[0].numel() > 0
-    pml = pml_losses.TripletMarginLoss(margin=margin, reducer=MeanReducer(),
-                                       distance=LpDistance(power=2 if squared else 1, normalize_embeddings=False))
+    pml = pml_losses.TripletMarginLoss(
+        margin=margin, reducer=MeanReducer(), distance=LpDistance(power=2 if squared else 1, normalize_embeddings=False)
+    )
     assert_same_as_pml(loss_fn, lambda t, y: pml(t, y, triplets), z, labels)
     dist = pairwise_distances(z, squared=squared)
     assert loss_fn.stats["active_fraction"].item() == pytest.approx(
-        active_anchor_fraction(dist, *triplets, margin, labels), abs=1e-12)
+        active_anchor_fraction(dist, *triplets, margin, labels), abs=1e-12
+    )
     assert loss_fn.stats["embedding_spread"].item() == pytest.approx(torch.cdist(z, z).mean().item(), rel=1e-9)
     assert all(t.ndim == 0 and not t.requires_grad for t in loss_fn.stats.values())
 
@@ -194,8 +197,9 @@ def test_triplet_loss_uses_given_triplets_and_refuses_pairs():
     z, labels = _batch(seed=6)
     given = hard_triplets(pairwise_distances(z), labels, 0.2)
     loss_fn = TripletLoss(margin=0.2, distance="squared", mining="semihard")
-    pml = pml_losses.TripletMarginLoss(margin=0.2, reducer=MeanReducer(),
-                                       distance=LpDistance(power=2, normalize_embeddings=False))
+    pml = pml_losses.TripletMarginLoss(
+        margin=0.2, reducer=MeanReducer(), distance=LpDistance(power=2, normalize_embeddings=False)
+    )
     assert_same_as_pml(loss_fn, pml, z, labels, given)
     mined = semihard_triplets(pairwise_distances(z), labels, 0.2)
     assert not torch.equal(loss_fn(z, labels, given), loss_fn(z, labels, mined))
@@ -273,8 +277,14 @@ def test_class_vector_losses_check_inputs():
 
 def test_registry_builds_each_name_with_norank_settings():
     assert list(LOSSES) == ["triplet", "proxy_anchor", "supcon", "multi_similarity", "arcface", "prototypical"]
-    settings = {"n_classes": 5, "embedding_dim": 4, "margin": 0.7, "distance": "squared", "mining": "hard",
-                "generator": _gen(0)}
+    settings = {
+        "n_classes": 5,
+        "embedding_dim": 4,
+        "margin": 0.7,
+        "distance": "squared",
+        "mining": "hard",
+        "generator": _gen(0),
+    }
     built = {name: make_loss(name, **settings) for name in LOSSES}
     for name, loss_fn in built.items():
         assert isinstance(loss_fn, LOSSES[name]) and loss_fn.name == name

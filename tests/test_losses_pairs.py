@@ -46,8 +46,9 @@ def _compare(ours, theirs, z, labels, *extra):
 @pytest.mark.parametrize("temperature", [0.1, 0.5])
 def test_supcon_equals_pml(case, temperature):
     labels = torch.tensor(LABELS[case])
-    loss, grad = _compare(SupConLoss(temperature), pml_losses.SupConLoss(temperature), _unit(len(labels), seed=1),
-                          labels)
+    loss, grad = _compare(
+        SupConLoss(temperature), pml_losses.SupConLoss(temperature), _unit(len(labels), seed=1), labels
+    )
     if case in ("one_class", "all_singletons"):  # no negative or no positive pair: an attached zero
         assert loss.item() == 0.0 and loss.requires_grad and torch.all(grad == 0)
 
@@ -82,8 +83,12 @@ def test_supcon_and_multi_similarity_take_index_tuples_like_pml():
 @pytest.mark.parametrize(("alpha", "beta", "base"), [(2.0, 50.0, 0.5), (1.0, 10.0, 0.0)])
 def test_multi_similarity_equals_pml(case, alpha, beta, base):
     labels = torch.tensor(LABELS[case])
-    _compare(MultiSimilarityLoss(alpha, beta, base), pml_losses.MultiSimilarityLoss(alpha, beta, base),
-             _unit(len(labels), seed=4), labels)
+    _compare(
+        MultiSimilarityLoss(alpha, beta, base),
+        pml_losses.MultiSimilarityLoss(alpha, beta, base),
+        _unit(len(labels), seed=4),
+        labels,
+    )
 
 
 def _pair_set(t):

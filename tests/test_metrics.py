@@ -94,9 +94,17 @@ def test_sampled_mode_estimates_the_exact_values():
     for key in ("davies_bouldin", "calinski_harabasz"):  # always exact
         assert sampled[key] == exact[key]
     # About three standard deviations of each estimate over seeds (measured on this data).
-    tolerance = {"silhouette": 0.035, "separation_ratio": 0.07, "ari": 0.04, "nmi": 0.03,
-                 "trustworthiness": 0.015, "continuity": 0.008, "precision_at_1": 0.12,
-                 "r_precision": 0.035, "map_at_r": 0.045}
+    tolerance = {
+        "silhouette": 0.035,
+        "separation_ratio": 0.07,
+        "ari": 0.04,
+        "nmi": 0.03,
+        "trustworthiness": 0.015,
+        "continuity": 0.008,
+        "precision_at_1": 0.12,
+        "r_precision": 0.035,
+        "map_at_r": 0.045,
+    }
     for key, tol in tolerance.items():
         assert sampled[key] == pytest.approx(exact[key], abs=tol), key
 

@@ -157,7 +157,8 @@ def test_semihard_fallback_takes_farthest_closer_negative():
     # closest strictly farther negative is 10 (index 1).
     assert got[(2, 3)] == 1
     assert list(zip(*(x.tolist() for x in semihard_triplets(dist, labels, 0.2)), strict=True)) == _brute_closest(
-        dist, labels, True)
+        dist, labels, True
+    )
 
 
 @pytest.mark.parametrize("budget", [1, 7, 64, 2**24])
@@ -239,8 +240,9 @@ def test_active_anchor_fraction_brute_force():
     # Well separated classes with a small margin: nothing left to learn.
     centres = torch.eye(3, dtype=torch.float64).repeat_interleave(3, dim=0)
     y = torch.arange(3).repeat_interleave(3)
-    d = pairwise_distances(centres + 1e-3 * torch.randn(9, 3, generator=torch.Generator().manual_seed(0),
-                                                         dtype=torch.float64))
+    d = pairwise_distances(
+        centres + 1e-3 * torch.randn(9, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    )
     assert active_anchor_fraction(d, *hard_triplets(d, y, 0.1), 0.1, y) == 0.0
     assert active_anchor_fraction(d, *hard_triplets(d, y, 0.1), 3.0, y) == 1.0
     assert active_anchor_fraction(d, *hard_triplets(d, y, 0.1), 0.1, torch.arange(9)) == 0.0
@@ -274,8 +276,11 @@ def test_all_triplets_are_exactly_the_positive_loss_triplets_float32():
         a, p, n = all_triplets(dist, labels, margin)
         losses = torch.relu((dist[a, p] + margin) - dist[a, n])
         assert torch.all(losses > 0)
-        every = {t for t in itertools.product(range(30), repeat=3)
-                 if labels[t[0]] == labels[t[1]] and t[0] != t[1] and labels[t[0]] != labels[t[2]]}
+        every = {
+            t
+            for t in itertools.product(range(30), repeat=3)
+            if labels[t[0]] == labels[t[1]] and t[0] != t[1] and labels[t[0]] != labels[t[2]]
+        }
         left_out = torch.tensor(sorted(every - _triples((a, p, n))))
         assert torch.all((dist[left_out[:, 0], left_out[:, 1]] + margin) - dist[left_out[:, 0], left_out[:, 2]] <= 0)
 

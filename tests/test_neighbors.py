@@ -206,8 +206,9 @@ def test_smallest_distances_matches_stable_sort(n, shift):
     f = p if offset is None else np.maximum(p + offset.astype(np.float32), 0)
     for k in (1, 6, 14, 60):  # up to 14 the rows are wide enough to be screened by group minima; 60 uses topk
         assert ((k + 1) * nb.GROUP * 4 <= n) == (k <= 14)
-        vals, idx = nb.smallest_distances(torch.from_numpy(p), k, None if offset is None else torch.from_numpy(
-            offset.astype(np.float32)))
+        vals, idx = nb.smallest_distances(
+            torch.from_numpy(p), k, None if offset is None else torch.from_numpy(offset.astype(np.float32))
+        )
         ref_vals, ref_idx = _stable_smallest(f, k)
         np.testing.assert_array_equal(idx.numpy(), ref_idx)
         np.testing.assert_array_equal(vals.numpy(), ref_vals)

@@ -58,13 +58,16 @@ def test_stratified_subset_shares_and_counts():
     assert np.array_equal(stratified_subset(Y, 0.5, 4), stratified_subset(Y, 0.5, 4))
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: stratified_subset(Y, 0.0, 0), "share"),
-    (lambda: stratified_subset(Y, 500, 0), r"\[1, 101\]"),
-    (lambda: stratified_split(Y, 1.0, 0), "test_size"),
-    (lambda: stratified_split(Y, 0.2, 0, min_train=-1), "min_train"),
-    (lambda: stratified_split(Y.reshape(-1, 1), 0.2, 0), "1-D"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: stratified_subset(Y, 0.0, 0), "share"),
+        (lambda: stratified_subset(Y, 500, 0), r"\[1, 101\]"),
+        (lambda: stratified_split(Y, 1.0, 0), "test_size"),
+        (lambda: stratified_split(Y, 0.2, 0, min_train=-1), "min_train"),
+        (lambda: stratified_split(Y.reshape(-1, 1), 0.2, 0), "1-D"),
+    ],
+)
 def test_split_arguments_are_checked(call, match):
     with pytest.raises(ValueError, match=match):
         call()

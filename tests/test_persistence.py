@@ -90,8 +90,12 @@ def test_runtime_only_parameters_are_stored_as_their_defaults(model_a, data, tmp
     import pickle
 
     est = pickle.loads(pickle.dumps(model_a)).set_params(
-        callbacks=[lambda epoch, logs: None], checkpoint_dir=tmp_path / "ckpt", verbose=1,
-        margin=np.float32(2.0), random_state=np.random.RandomState(0))
+        callbacks=[lambda epoch, logs: None],
+        checkpoint_dir=tmp_path / "ckpt",
+        verbose=1,
+        margin=np.float32(2.0),
+        random_state=np.random.RandomState(0),
+    )
     est.save(tmp_path / "m")
     params = read_config(tmp_path / "m")["params"]
     stored = [params[k] for k in ("callbacks", "checkpoint_dir", "verbose", "random_state")]
@@ -137,6 +141,7 @@ def _save_in_child_killed_at(model, target, step: int) -> tuple[bool, int]:
                             real(args[0], bytes(args[1])[: len(args[1]) // 2])
                         os.kill(os.getpid(), signal.SIGKILL)
                     return real(*args, **kwargs)
+
                 return call
 
             for name in _STEPS:
@@ -202,8 +207,10 @@ def _correlations(n, r, rng):
 VARIANTS = {
     "conv": (lambda rng: rng.normal(size=(24, 8, 8)), dict(encoder="conv")),
     "transformer": (lambda rng: rng.normal(size=(24, 3, 4)), dict(encoder="transformer")),
-    "mlp extras": (lambda rng: rng.normal(size=(24, 3, 4)),
-                   dict(layer_norm=True, dropout=0.2, projection_head=True, hidden_layer_sizes=(8, 6))),
+    "mlp extras": (
+        lambda rng: rng.normal(size=(24, 3, 4)),
+        dict(layer_norm=True, dropout=0.2, projection_head=True, hidden_layer_sizes=(8, 6)),
+    ),
     "pca, feature": (lambda rng: rng.normal(size=(24, 3, 4)), dict(pca_components=5, normalization="feature")),
     "fisher z": (lambda rng: _correlations(24, 5, rng), dict(symmetric=True, fisher_z=True)),
     "tangent": (lambda rng: _spd(24, 4, rng), dict(normalization="tangent")),
@@ -273,6 +280,7 @@ def _set(*path_and_value):
         for key in path[:-1]:
             node = node[key]
         node[path[-1]] = value
+
     return edit
 
 
@@ -282,6 +290,7 @@ def _delete(*path):
         for key in path[:-1]:
             node = node[key]
         del node[path[-1]]
+
     return edit
 
 
@@ -296,13 +305,20 @@ TAMPERED = {
     "classes_ unsorted": (_set("fitted", "classes_", "values", [2, 1, 0]), "not sorted"),
     "classes_ overflow": (_set("fitted", "classes_", "values", [0, 1, 2**70]), "range of int64"),
     "fitted a list": (_set("fitted", []), "fitted must be an object"),
-    "input_shape_ other size": (lambda c: (
-        _set("fitted", "input_shape_", [3, 5])(c), _set("fitted", "n_features_in_", 15)(c),
-        _set("preprocessing", "input_shape_", [3, 5])(c), _set("preprocessing", "n_features_", 15)(c)),
-        "implies F32/F64 \\[15\\]"),
+    "input_shape_ other size": (
+        lambda c: (
+            _set("fitted", "input_shape_", [3, 5])(c),
+            _set("fitted", "n_features_in_", 15)(c),
+            _set("preprocessing", "input_shape_", [3, 5])(c),
+            _set("preprocessing", "n_features_", 15)(c),
+        ),
+        "implies F32/F64 \\[15\\]",
+    ),
     "input_shape_ vs preprocessing": (_set("fitted", "input_shape_", [4, 3]), "disagrees with fitted.input_shape_"),
-    "unknown normalization": (lambda c: (_set("params", "normalization", "zscore")(c),
-                                         _set("preprocessing", "normalization", "zscore")(c)), "normalization"),
+    "unknown normalization": (
+        lambda c: (_set("params", "normalization", "zscore")(c), _set("preprocessing", "normalization", "zscore")(c)),
+        "normalization",
+    ),
     "normalization mismatch": (_set("preprocessing", "normalization", "none"), "normalization"),
     "unknown parameter": (_set("params", "hidden_layers", [8]), "unknown parameter"),
     "parameter missing": (_delete("params", "margin"), "'margin' is missing"),
@@ -379,6 +395,7 @@ def test_refusing_a_config_that_asks_for_huge_layers_costs_no_memory(model_a, tm
     if pid == 0:
         status = 1
         try:
+
             def kib(field):
                 line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith(field))
                 return int(line.split()[1])
@@ -413,11 +430,16 @@ def test_load_arguments_of_the_wrong_type(model_a, tmp_path):
 
 # -- 3. property-based: random mutations of a saved model ------------------------------------------------
 
-PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                           HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True, allow_infinity=True)
-    | st.sampled_from([0, 1, -1, 2**63, 1e308, 30000, "sample", "mlp", "F32", ""]) | st.text(max_size=6),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from([0, 1, -1, 2**63, 1e308, 30000, "sample", "mlp", "F32", ""])
+    | st.text(max_size=6),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=6,
 )

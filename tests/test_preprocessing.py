@@ -64,7 +64,7 @@ def test_large_stacks_fit_pca_incrementally_with_the_same_subspace(monkeypatch):
     import norank.preprocessing as module
 
     rng = np.random.default_rng(4)
-    X = (rng.normal(size=(300, 3)) * [5.0, 3.0, 2.0] @ rng.normal(size=(3, 20)) + 0.05 * rng.normal(size=(300, 20)))
+    X = rng.normal(size=(300, 3)) * [5.0, 3.0, 2.0] @ rng.normal(size=(3, 20)) + 0.05 * rng.normal(size=(300, 20))
     X = X.astype(np.float32)
     full = TensorPreprocessor("none", n_components=3).fit(X)
     monkeypatch.setattr(module, "IN_MEMORY_BYTES", 0)
@@ -87,8 +87,15 @@ def test_pca_state_round_trips():
     assert old.n_components is None and old.transform(X).shape == (30, 12)  # models saved before PCA load
 
 
-@pytest.mark.parametrize("k, match", [(0, "positive integer"), (2.5, "positive integer"), (True, "positive integer"),
-                                      (31, "exceeds what 30 training samples")])
+@pytest.mark.parametrize(
+    "k, match",
+    [
+        (0, "positive integer"),
+        (2.5, "positive integer"),
+        (True, "positive integer"),
+        (31, "exceeds what 30 training samples"),
+    ],
+)
 def test_bad_pca_components(k, match):
     X = np.random.default_rng(6).normal(size=(30, 40)).astype(np.float32)
     with pytest.raises(ValueError, match=match):
@@ -170,12 +177,15 @@ def test_statistics_survive_persistence_in_float64():
 
 
 # -- per-sample normalisation of 1 or 2 values -------------------------------------------------------
-@pytest.mark.parametrize("make, kwargs, width", [
-    (lambda X: X[:, :1], {}, 1),
-    (lambda X: X[:, :2], {}, 2),
-    (lambda X: np.stack([np.eye(2)] * len(X)) + X[:, :1, None] * [[0, 1], [1, 0]], {}, 1),  # 2x2 symmetric
-    (lambda X: X, {"n_components": 2}, 2),
-])
+@pytest.mark.parametrize(
+    "make, kwargs, width",
+    [
+        (lambda X: X[:, :1], {}, 1),
+        (lambda X: X[:, :2], {}, 2),
+        (lambda X: np.stack([np.eye(2)] * len(X)) + X[:, :1, None] * [[0, 1], [1, 0]], {}, 1),  # 2x2 symmetric
+        (lambda X: X, {"n_components": 2}, 2),
+    ],
+)
 def test_sample_normalisation_of_one_value_is_refused_and_of_two_warned(make, kwargs, width):
     X = make(_rows64(13, (30, 8)))
     match = rf"{width} feature\(s\).*normalization='feature'.*normalization='none'"

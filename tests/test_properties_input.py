@@ -15,13 +15,37 @@ from hypothesis import strategies as st
 from norank import NoRankEmbedder
 from norank.preprocessing import TensorPreprocessor
 
-TINY = {"epochs": 1, "hidden_layer_sizes": (8,), "embedding_dim": 4, "encoder": "mlp", "batch_size": 8,
-        "random_state": 0}
-BOUNDED = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+TINY = {
+    "epochs": 1,
+    "hidden_layer_sizes": (8,),
+    "embedding_dim": 4,
+    "encoder": "mlp",
+    "batch_size": 8,
+    "random_state": 0,
+}
+BOUNDED = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 SAMPLE = (3, 4)
-DTYPES = ["float32", "float64", "int64", "float16", "int8", "uint8", "int16", "int32", "uint64", "bool", "object",
-          "<U3", "complex64"]  # usable ones first: hypothesis leans towards the first choices
+DTYPES = [
+    "float32",
+    "float64",
+    "int64",
+    "float16",
+    "int8",
+    "uint8",
+    "int16",
+    "int32",
+    "uint64",
+    "bool",
+    "object",
+    "<U3",
+    "complex64",
+]  # usable ones first: hypothesis leans towards the first choices
 LAYOUTS = ["c", "fortran", "strided", "readonly", "memmap"]
 
 
@@ -73,9 +97,13 @@ LABELS = st.sampled_from(["int64", "str", "uint64-big", "bool", "float", "object
 def _labels(kind: str, n: int, n_classes: int):
     codes = np.arange(n) % n_classes
     return {
-        "int64": lambda: codes.astype(np.int64), "uint64-big": lambda: codes.astype(np.uint64) + np.uint64(2**63),
-        "bool": lambda: codes.astype(bool), "float": lambda: codes * 0.5, "str": lambda: codes.astype(str),
-        "object-str": lambda: codes.astype(str).astype(object), "bytes": lambda: codes.astype("S1"),
+        "int64": lambda: codes.astype(np.int64),
+        "uint64-big": lambda: codes.astype(np.uint64) + np.uint64(2**63),
+        "bool": lambda: codes.astype(bool),
+        "float": lambda: codes * 0.5,
+        "str": lambda: codes.astype(str),
+        "object-str": lambda: codes.astype(str).astype(object),
+        "bytes": lambda: codes.astype("S1"),
         "datetime": lambda: codes.astype("datetime64[D]"),
         "mixed": lambda: np.array([c if i % 2 else str(c) for i, c in enumerate(codes)], dtype=object),
     }[kind]()
@@ -171,8 +199,13 @@ def test_transform_either_works_like_a_plain_copy_or_raises_value_or_type_error(
 
 
 @BOUNDED
-@given(seed=st.integers(0, 2**32 - 1), exponent=st.integers(-9, 19), mantissa=st.floats(1.0, 9.99),
-       offset=st.sampled_from([1e4, -1e8, 1e8]), normalization=st.sampled_from(["sample", "feature"]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    exponent=st.integers(-9, 19),
+    mantissa=st.floats(1.0, 9.99),
+    offset=st.sampled_from([1e4, -1e8, 1e8]),
+    normalization=st.sampled_from(["sample", "feature"]),
+)
 def test_preprocessed_rows_do_not_depend_on_scale_or_offset(seed, exponent, mantissa, offset, normalization):
     X = np.random.default_rng(seed).normal(size=(12, 3, 5))
     reference = TensorPreprocessor(normalization).fit(X).transform(X)

@@ -77,8 +77,10 @@ def test_uniformity_equals_brute_force_and_is_stable():
     z = _batch(seed=6)[0]
     rows = z.tolist()
     for t in (0.5, 2.0):
-        terms = [math.exp(-t * sum((a - b) ** 2 for a, b in zip(rows[i], rows[j], strict=True)))
-                 for i, j in itertools.combinations(range(len(rows)), 2)]
+        terms = [
+            math.exp(-t * sum((a - b) ** 2 for a, b in zip(rows[i], rows[j], strict=True)))
+            for i, j in itertools.combinations(range(len(rows)), 2)
+        ]
         assert uniformity_loss(z, t=t).item() == pytest.approx(math.log(sum(terms) / len(terms)), rel=1e-9)
     # Large t: naive exp underflows to 0 and log(0) = -inf; logsumexp stays finite.
     far = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
@@ -114,8 +116,7 @@ def test_local_preservation_equals_brute_force():
         assert local_preservation_loss(z, x, k).item() == pytest.approx(_brute_local(z, x, k), rel=1e-6)
     assert local_preservation_loss(z, x, 50).item() == pytest.approx(_brute_local(z, x, 11), rel=1e-6)
     # Scale-free: shrinking the embedding cannot lower it.
-    assert local_preservation_loss(0.1 * z, x).item() == pytest.approx(local_preservation_loss(z, x).item(),
-                                                                        rel=1e-6)
+    assert local_preservation_loss(0.1 * z, x).item() == pytest.approx(local_preservation_loss(z, x).item(), rel=1e-6)
     # An embedding that copies the input keeps neighbours closer than random pairs.
     assert local_preservation_loss(x, x).item() < local_preservation_loss(z, x).item()
 

@@ -20,7 +20,7 @@ def squares(n_per_class, shape, sizes, positions, rng):
         for _ in range(n_per_class):
             image = 0.1 * rng.standard_normal(shape)
             r, col = pos if pos is not None else rng.integers(0, np.array(shape) - size + 1)
-            image[r:r + size, col:col + size] += 1.0
+            image[r : r + size, col : col + size] += 1.0
             X.append(image)
             y.append(c)
     return np.array(X, np.float32), np.array(y)
@@ -79,7 +79,7 @@ def test_pooling_matches_a_loop_over_blocks():
     got = selection.pooled_images(X)
     assert got.shape == (3, 23, 20)
     for k in range(3):
-        block = np.array([[X[k, 3 * i:3 * i + 3, 2 * j:2 * j + 2].mean() for j in range(20)] for i in range(23)])
+        block = np.array([[X[k, 3 * i : 3 * i + 3, 2 * j : 2 * j + 2].mean() for j in range(20)] for i in range(23)])
         np.testing.assert_allclose(got[k], (block - block.mean()) / block.std(), atol=1e-12)
 
 
@@ -87,8 +87,7 @@ def test_local_features_ignore_moves_by_whole_tiles_but_not_scale():
     images = selection.pooled_images(np.random.default_rng(2).random((6, 32, 32)))
     t = selection.TILE
     moved = np.stack([np.roll(im, (t * k, -2 * t * k), axis=(0, 1)) for k, im in enumerate(images)])
-    np.testing.assert_allclose(selection.tile_power_spectrum(moved), selection.tile_power_spectrum(images),
-                               rtol=1e-10)
+    np.testing.assert_allclose(selection.tile_power_spectrum(moved), selection.tile_power_spectrum(images), rtol=1e-10)
     np.testing.assert_allclose(selection.local_features(moved), selection.local_features(images), atol=1e-10)
     coarse = np.kron(images[:, :16, :16], np.ones((1, 2, 2)))  # the same texture twice as large
     assert np.abs(selection.tile_power_spectrum(coarse) - selection.tile_power_spectrum(images)).mean() > 1.0
@@ -99,7 +98,7 @@ def test_tile_spectrum_matches_a_loop_over_tiles():
     got = selection.tile_power_spectrum(images)
     t = selection.TILE
     for k in range(2):
-        tiles = [images[k, i:i + t, j:j + t] for i in range(0, 8, t) for j in range(0, 12, t)]
+        tiles = [images[k, i : i + t, j : j + t] for i in range(0, 8, t) for j in range(0, 12, t)]
         power = np.mean([np.abs(np.fft.fft2(tile - tile.mean())) ** 2 for tile in tiles], axis=0)
         np.testing.assert_allclose(got[k], np.log(power.ravel()[1:] + 1e-12), rtol=1e-10)
 
@@ -129,13 +128,16 @@ def test_rule_picks_the_mlp_when_only_the_layout_tells_classes_apart():
     assert scores["mlp"] == 1.0 and scores["conv"] < 0.6
 
 
-@pytest.mark.parametrize("pixel, free, se, conv", [  # free: the local features' score
-    (0.46, 0.71, 0.036, True),  # galaxy-hard: far ahead
-    (0.87, 0.84, 0.029, False),  # faces: behind
-    (0.986, 1.0, 0.006, False),  # trivially separable: 2.3 standard errors, but under MIN_GAIN
-    (0.50, 0.56, 0.04, False),  # over MIN_GAIN, but 1.5 standard errors
-    (0.50, 0.59, 0.04, True),
-])
+@pytest.mark.parametrize(
+    "pixel, free, se, conv",
+    [  # free: the local features' score
+        (0.46, 0.71, 0.036, True),  # galaxy-hard: far ahead
+        (0.87, 0.84, 0.029, False),  # faces: behind
+        (0.986, 1.0, 0.006, False),  # trivially separable: 2.3 standard errors, but under MIN_GAIN
+        (0.50, 0.56, 0.04, False),  # over MIN_GAIN, but 1.5 standard errors
+        (0.50, 0.59, 0.04, True),
+    ],
+)
 def test_conv_needs_a_gain_both_large_and_clear(pixel, free, se, conv):
     assert selection.prefers_conv({"pixel_1nn": pixel, "local_1nn": free, "standard_error": se}) is conv
 
@@ -202,8 +204,9 @@ def test_rule_is_deterministic_for_a_fixed_random_state():
 def test_auto_fits_the_rules_pick_exactly_as_a_direct_fit():
     X, y = translated_set(np.random.default_rng(9), n_per_class=12)
     auto = NoRankEmbedder(encoder="auto", **FAST).fit(X, y)
-    expected = selection.select_encoder(X, np.unique(y, return_inverse=True)[1], symmetric="auto",
-                                        pca_components=None, random_state=0)
+    expected = selection.select_encoder(
+        X, np.unique(y, return_inverse=True)[1], symmetric="auto", pca_components=None, random_state=0
+    )
     assert (auto.encoder_kind_, auto.encoder_selection_) == expected and expected[0] == "conv"
     assert isinstance(auto.encoder_, ConvEncoder) and auto.encoder == "auto"
     direct = NoRankEmbedder(encoder="conv", **FAST).fit(X, y)

@@ -15,8 +15,14 @@ from norank.baselines.linear import LDABaseline, PCABaseline
 from norank.metrics import evaluate, knn_accuracy
 from norank.validation import check_X, label_values
 
-TINY = {"epochs": 1, "hidden_layer_sizes": (8,), "embedding_dim": 4, "encoder": "mlp", "batch_size": 8,
-        "random_state": 0}
+TINY = {
+    "epochs": 1,
+    "hidden_layer_sizes": (8,),
+    "embedding_dim": 4,
+    "encoder": "mlp",
+    "batch_size": 8,
+    "random_state": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +166,15 @@ def test_array_like_with_bad_samples_gets_one_clear_error(data):
         NoRankEmbedder(**TINY).fit(ShapeLenGetitem(words), y)
 
 
-@pytest.mark.parametrize("bad, error, match", [
-    (lambda X: X.astype(object).astype(str).astype(object), TypeError, "strings"),
-    (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, None, X.astype(object)), ValueError, "NaN"),
-    (lambda X: X.astype(object) * 1j, ValueError, "Complex"),
-    (lambda X: X.astype(np.complex64), ValueError, "Complex"),
-])
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (lambda X: X.astype(object).astype(str).astype(object), TypeError, "strings"),
+        (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 7, None, X.astype(object)), ValueError, "NaN"),
+        (lambda X: X.astype(object) * 1j, ValueError, "Complex"),
+        (lambda X: X.astype(np.complex64), ValueError, "Complex"),
+    ],
+)
 def test_object_and_complex_inputs(data, bad, error, match):
     X, y = data
     with pytest.raises(error, match=match):
@@ -183,17 +192,20 @@ def test_evaluate_refuses_complex_instead_of_dropping_the_imaginary_part(data):
 
 
 # -- labels: one check (items 11.4 and 13) -----------------------------------------------------------
-@pytest.mark.parametrize("labels, dtype", [
-    (np.repeat(np.arange(4, dtype=np.int8), 10), np.int8),
-    (np.repeat(np.array([2**63, 2**63 + 1, 2**64 - 1, 5], dtype=np.uint64), 10), np.uint64),
-    ([2**63, 2**63 + 1, 2**64 - 1, 5] * 10, np.uint64),  # Python ints beyond int64
-    (np.repeat([True, False, True, False], 10), np.bool_),
-    (np.repeat([0.5, -1.0, 2.25, 1e300], 10), np.float64),
-    (np.repeat(["a", "b", "ç", ""], 10), np.str_),
-    (np.repeat(np.array(["a", "b", "c", "d"], dtype=object), 10), np.str_),
-    (pd.Series(np.repeat(["a", "b", "c", "d"], 10), dtype="string"), np.str_),
-    (pd.Series(np.repeat([1, 2, 3, 4], 10), dtype="Int64"), np.int64),
-])
+@pytest.mark.parametrize(
+    "labels, dtype",
+    [
+        (np.repeat(np.arange(4, dtype=np.int8), 10), np.int8),
+        (np.repeat(np.array([2**63, 2**63 + 1, 2**64 - 1, 5], dtype=np.uint64), 10), np.uint64),
+        ([2**63, 2**63 + 1, 2**64 - 1, 5] * 10, np.uint64),  # Python ints beyond int64
+        (np.repeat([True, False, True, False], 10), np.bool_),
+        (np.repeat([0.5, -1.0, 2.25, 1e300], 10), np.float64),
+        (np.repeat(["a", "b", "ç", ""], 10), np.str_),
+        (np.repeat(np.array(["a", "b", "c", "d"], dtype=object), 10), np.str_),
+        (pd.Series(np.repeat(["a", "b", "c", "d"], 10), dtype="string"), np.str_),
+        (pd.Series(np.repeat([1, 2, 3, 4], 10), dtype="Int64"), np.int64),
+    ],
+)
 def test_accepted_label_types_keep_their_dtype_in_classes(data, labels, dtype):
     X, _ = data
     est = NoRankEmbedder(**TINY).fit(X, labels)
@@ -223,10 +235,15 @@ def test_other_label_types_are_refused_at_fit_with_a_type_error(data, labels, ma
         NoRankEmbedder(**TINY).fit(data[0], labels)
 
 
-@pytest.mark.parametrize("labels", [
-    np.repeat(np.array(["a", None], dtype=object), 20), pd.Series(np.repeat(["a", pd.NA], 20), dtype="string"),
-    pd.Series(np.repeat([1, pd.NA], 20), dtype="Int64"), np.repeat([1.0, np.nan], 20),
-])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.repeat(np.array(["a", None], dtype=object), 20),
+        pd.Series(np.repeat(["a", pd.NA], 20), dtype="string"),
+        pd.Series(np.repeat([1, pd.NA], 20), dtype="Int64"),
+        np.repeat([1.0, np.nan], 20),
+    ],
+)
 def test_missing_labels_are_refused(data, labels):
     with pytest.raises(ValueError, match="NaN|missing"):
         NoRankEmbedder(**TINY).fit(data[0], labels)
@@ -236,9 +253,13 @@ def test_missing_labels_are_refused(data, labels):
 def test_baselines_and_metrics_use_the_same_label_check(data, labels, match):
     X, _ = data
     messages = []
-    for call in (lambda: NoRankEmbedder(**TINY).fit(X, labels), lambda: LDABaseline().fit(X, labels),
-                 lambda: PCABaseline(n_components=2).fit(X, labels), lambda: evaluate(X.reshape(40, -1), labels),
-                 lambda: knn_accuracy(X.reshape(40, -1), labels, X.reshape(40, -1), labels)):
+    for call in (
+        lambda: NoRankEmbedder(**TINY).fit(X, labels),
+        lambda: LDABaseline().fit(X, labels),
+        lambda: PCABaseline(n_components=2).fit(X, labels),
+        lambda: evaluate(X.reshape(40, -1), labels),
+        lambda: knn_accuracy(X.reshape(40, -1), labels, X.reshape(40, -1), labels),
+    ):
         with pytest.raises(TypeError, match=match) as info:
             call()
         messages.append(str(info.value).replace("y_train", "y"))  # the same sentence, up to the argument's name

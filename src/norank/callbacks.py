@@ -148,13 +148,17 @@ class Checkpoint(Callback):
         try:
             payload = torch.load(path, weights_only=True)
         except Exception as exc:  # a foreign or damaged file: start afresh rather than fail
-            warnings.warn(f"Ignoring unreadable checkpoint {path} ({exc}); training from scratch.",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"Ignoring unreadable checkpoint {path} ({exc}); training from scratch.", RuntimeWarning, stacklevel=2
+            )
             return
         if not isinstance(payload, dict) or payload.get("fingerprint") != self.fingerprint:
             warnings.warn(
                 f"The checkpoint in {self.dir} belongs to other settings or data; training from scratch "
-                "(it is overwritten; use another checkpoint_dir to keep it).", RuntimeWarning, stacklevel=2)
+                "(it is overwritten; use another checkpoint_dir to keep it).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return
         run.model.load_state_dict(payload["model"])
         run.objective.load_state_dict(payload["objective"])
@@ -168,9 +172,13 @@ class Checkpoint(Callback):
             return
         run = self.run
         payload = {
-            "fingerprint": self.fingerprint, "model": run.model.state_dict(),
-            "objective": run.objective.state_dict(), "optimizer": run.optimizer.state_dict(),
-            "history": run.history, "state": run.state, "generator": run.generator.get_state(),
+            "fingerprint": self.fingerprint,
+            "model": run.model.state_dict(),
+            "objective": run.objective.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "history": run.history,
+            "state": run.state,
+            "generator": run.generator.get_state(),
         }
         self.dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=CHECKPOINT_FILE + ".", suffix=".tmp", dir=self.dir)

@@ -157,8 +157,10 @@ def _head_shapes(config: Any, params: dict, fitted: dict) -> dict:
     """The head's arrays as the saved head config and class count imply them."""
     from norank.model_schema import _want
 
-    _want(isinstance(config, dict) and config.get("kind") == HEAD and set(config) == {"kind", "C"},
-          f"head must be {{'kind': {HEAD!r}, 'C': ...}}")
+    _want(
+        isinstance(config, dict) and config.get("kind") == HEAD and set(config) == {"kind", "C"},
+        f"head must be {{'kind': {HEAD!r}, 'C': ...}}",
+    )
     rows = 1 if len(fitted["classes_"]) == 2 else len(fitted["classes_"])
     return {"coef_": (("F64",), (rows, params["embedding_dim"])), "intercept_": (("F64",), (rows,))}
 

@@ -33,8 +33,10 @@ app = typer.Typer(
 )
 
 DATA_HELP = "A .npy/.npz/.mat/.h5/.csv file (keys X/images and y/target) or a dataset name such as digits."
-Y_KEY_HELP = ("Key of the labels (default y or target); for a .csv, the label column: a header name or an "
-              "index (0 = first column, -1 = last), which also works for a file without a header.")
+Y_KEY_HELP = (
+    "Key of the labels (default y or target); for a .csv, the label column: a header name or an "
+    "index (0 = first column, -1 = last), which also works for a file without a header."
+)
 INTERRUPTED = 130  # the shell's status for Ctrl-C; typer returns it when a command is interrupted
 
 
@@ -101,9 +103,15 @@ def _model_option(name: str, param: Param) -> inspect.Parameter:
     default = param.default
     shown = ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
     accepted = "" if _reads_registry(param.constraint) else f"accepts {param.constraint.describe()}; "
-    option = typer.Option(None, _flag(name), parser=_value_parser(name, param), metavar="VALUE",
-                          help=f"{param.help} ({accepted}default {shown})", show_default=False,
-                          rich_help_panel="Model options")
+    option = typer.Option(
+        None,
+        _flag(name),
+        parser=_value_parser(name, param),
+        metavar="VALUE",
+        help=f"{param.help} ({accepted}default {shown})",
+        show_default=False,
+        rich_help_panel="Model options",
+    )
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Any, default=option)
 
 
@@ -114,16 +122,25 @@ def _keyword(name: str, annotation, option) -> inspect.Parameter:
 def _fit_signature() -> inspect.Signature:
     """DATA, the file and output options, then one option per `cli=True` entry of PARAMETERS."""
     params = [
-        inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str,
-                          default=typer.Argument(..., help=DATA_HELP, metavar="DATA", show_default=False)),
+        inspect.Parameter(
+            "data",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=str,
+            default=typer.Argument(..., help=DATA_HELP, metavar="DATA", show_default=False),
+        ),
         _keyword("out", Path, typer.Option(..., "--out", "-o", help="Directory to write the model to.")),
-        _keyword("x_key", str | None,
-                 typer.Option(None, help="Key of the samples in the file (default X or images).")),
+        _keyword("x_key", str | None, typer.Option(None, help="Key of the samples in the file (default X or images).")),
         _keyword("y_key", str | None, typer.Option(None, help=Y_KEY_HELP)),
-        _keyword("data_dir", str | None,
-                 typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR).")),
-        _keyword("labels", Path | None,
-                 typer.Option(None, help="A .npy file of labels, for DATA without labels (a .npy array).")),
+        _keyword(
+            "data_dir",
+            str | None,
+            typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR)."),
+        ),
+        _keyword(
+            "labels",
+            Path | None,
+            typer.Option(None, help="A .npy file of labels, for DATA without labels (a .npy array)."),
+        ),
     ]
     return inspect.Signature(params + [_model_option(n, p) for n, p in PARAMETERS.items() if p.cli])
 
@@ -134,8 +151,10 @@ def _labels(data: str, ds, labels: Path | None):
 
     if labels is None:
         if ds.y is None:
-            raise CLIError(f"{data} holds no labels; store them under the key y or target, pass --y-key (for a "
-                           ".csv, the label column's name or index) or --labels FILE.npy.")
+            raise CLIError(
+                f"{data} holds no labels; store them under the key y or target, pass --y-key (for a "
+                ".csv, the label column's name or index) or --labels FILE.npy."
+            )
         return ds.y
     if not Path(labels).is_file():
         raise CLIError(f"--labels {labels}: no such file; pass a .npy array with one label per sample.")
@@ -161,9 +180,11 @@ def fit(**kwargs):
         if distributed.is_main_process():
             est.save(out)
             h = est.history_
-            typer.echo(f"fitted {len(y)} samples with the {est.encoder_kind_} encoder in {est.n_epochs_} epochs "
-                       f"(final loss {h['loss'][-1]:.4f}, active anchors {h['active_fraction'][-1]:.2f}); "
-                       f"model saved to {out}")
+            typer.echo(
+                f"fitted {len(y)} samples with the {est.encoder_kind_} encoder in {est.n_epochs_} epochs "
+                f"(final loss {h['loss'][-1]:.4f}, active anchors {h['active_fraction'][-1]:.2f}); "
+                f"model saved to {out}"
+            )
     finally:
         distributed.teardown()
 
@@ -221,13 +242,19 @@ def _predict(model_dir: Path, read):
 
 
 embed = _model_to_npy_command(
-    "embed", "Embed DATA with a saved model and write the (n, embedding_dim) float32 array to --out.",
-    "A model directory written by `norank fit`.", "The .npy file to write the embeddings to (not a directory).",
-    _embed)
+    "embed",
+    "Embed DATA with a saved model and write the (n, embedding_dim) float32 array to --out.",
+    "A model directory written by `norank fit`.",
+    "The .npy file to write the embeddings to (not a directory).",
+    _embed,
+)
 predict = _model_to_npy_command(
-    "predict", "Predict the class of each sample of DATA with a saved NoRankClassifier; write the labels to --out.",
-    "A model directory written by NoRankClassifier.save.", "The .npy file to write the predicted labels to.",
-    _predict)
+    "predict",
+    "Predict the class of each sample of DATA with a saved NoRankClassifier; write the labels to --out.",
+    "A model directory written by NoRankClassifier.save.",
+    "The .npy file to write the predicted labels to.",
+    _predict,
+)
 
 
 @app.command()
@@ -268,26 +295,34 @@ def _split(text: str | None) -> list[str] | None:
 
 @app.command()
 def reproduce(
-    out: Path = typer.Option(Path("results"), "--out", "-o",
-                             help="Output folder: results.json, results.csv, report.md, figures/."),
+    out: Path = typer.Option(
+        Path("results"), "--out", "-o", help="Output folder: results.json, results.csv, report.md, figures/."
+    ),
     datasets: str | None = typer.Option(
-        None, help=f"Comma-separated dataset names among {', '.join(DATASET_NAMES)} (default: every one available)."),
-    methods: str | None = typer.Option(
-        None, help="Comma-separated method names (default: norank and every baseline)."),
-    seeds: int = typer.Option(5, help="How many report seeds (1000-1004, seen by no choice) the held-out protocol "
-                                      "runs (stratified 70/30 splits)."),
+        None, help=f"Comma-separated dataset names among {', '.join(DATASET_NAMES)} (default: every one available)."
+    ),
+    methods: str | None = typer.Option(None, help="Comma-separated method names (default: norank and every baseline)."),
+    seeds: int = typer.Option(
+        5,
+        help="How many report seeds (1000-1004, seen by no choice) the held-out protocol "
+        "runs (stratified 70/30 splits).",
+    ),
     seed_list: str | None = typer.Option(
-        None, help="Comma-separated tuning seeds (0-999) instead of report seeds, for tuning runs only."),
+        None, help="Comma-separated tuning seeds (0-999) instead of report seeds, for tuning runs only."
+    ),
     study_seeds: int = typer.Option(3, help="How many of those seeds the studies use (at most --seeds)."),
     protocol: str = typer.Option("both", help="heldout, insample or both."),
     quick: bool = typer.Option(False, "--quick", help="Small, fast run: fewer seeds, epochs and studies."),
     data_dir: str | None = typer.Option(None, help="Folder of local dataset copies (default $NORANK_DATA_DIR)."),
     studies: str | None = typer.Option(
-        None, help="Comma-separated studies to run (default: all; none for the main table only)."),
+        None, help="Comma-separated studies to run (default: all; none for the main table only)."
+    ),
     resume: bool = typer.Option(
-        False, "--resume", help="Keep the finished runs in --out and run only the missing ones."),
+        False, "--resume", help="Keep the finished runs in --out and run only the missing ones."
+    ),
     rerun: str | None = typer.Option(
-        None, help="With --resume: comma-separated methods to run again (norank includes its study variants)."),
+        None, help="With --resume: comma-separated methods to run again (norank includes its study variants)."
+    ),
 ):
     """Run the paper's experiments under both protocols and write tables, a report and figures."""
     from norank.experiments import run_reproduce
@@ -301,9 +336,20 @@ def reproduce(
             chosen = [int(v) for v in _split(seed_list) or ()]
         except ValueError:
             raise CLIError(f"--seed-list {seed_list!r}: give comma-separated integers, e.g. 0,1,2.") from None
-    run_reproduce(out=out, datasets=_split(datasets), methods=_split(methods), seeds=chosen, protocol=protocol,
-                  quick=quick, data_dir=data_dir, studies=_split(studies), command=" ".join(sys.argv), resume=resume,
-                  study_seeds=study_seeds, rerun=_split(rerun))
+    run_reproduce(
+        out=out,
+        datasets=_split(datasets),
+        methods=_split(methods),
+        seeds=chosen,
+        protocol=protocol,
+        quick=quick,
+        data_dir=data_dir,
+        studies=_split(studies),
+        command=" ".join(sys.argv),
+        resume=resume,
+        study_seeds=study_seeds,
+        rerun=_split(rerun),
+    )
 
 
 def _click():

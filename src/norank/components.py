@@ -56,27 +56,52 @@ def seed_of(random_state) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def plan_training(p: dict, X, classes: np.ndarray, codes: np.ndarray, lazy: bool, kind: str, seed: int,
-                  selection: dict | None = None) -> Plan:
+def plan_training(
+    p: dict, X, classes: np.ndarray, codes: np.ndarray, lazy: bool, kind: str, seed: int, selection: dict | None = None
+) -> Plan:
     """The parts of one fit of the encoder `kind` on (X, codes) under parameters `p`; `classes` are the
     label values behind the codes (ranks of a torchrun fit must agree on them)."""
     device = resolve_device(p["device"])
     train_idx, val_idx = validation_split(codes, p["validation_fraction"], seed)
-    pre = TensorPreprocessor(p["normalization"], p["symmetric"], p["fisher_z"], n_components=p["pca_components"],
-                             tangent_metric=p["tangent_metric"])
+    pre = TensorPreprocessor(
+        p["normalization"],
+        p["symmetric"],
+        p["fisher_z"],
+        n_components=p["pca_components"],
+        tangent_metric=p["tangent_metric"],
+    )
     pre.fit(Rows(X, train_idx) if lazy or len(val_idx) else X)
     n_classes = int(codes.max()) + 1
     generator = torch.Generator().manual_seed(seed)
-    encoder = build_encoder(kind, pre.n_features_, pre.input_shape_, tuple(np.atleast_1d(p["hidden_layer_sizes"])),
-                            p["embedding_dim"], p["dropout"], p["layer_norm"], generator=generator, device=device)
+    encoder = build_encoder(
+        kind,
+        pre.n_features_,
+        pre.input_shape_,
+        tuple(np.atleast_1d(p["hidden_layer_sizes"])),
+        p["embedding_dim"],
+        p["dropout"],
+        p["layer_norm"],
+        generator=generator,
+        device=device,
+    )
     head = build_head(p["embedding_dim"], generator=generator, device=device) if p["projection_head"] else None
     train_codes = codes[train_idx]
     sampler = make_sampler(p, train_codes, seed)
     callbacks = make_callbacks(p, X, codes, pre, val_idx, device, seed)
     kwargs = dict(
-        labels=train_codes, encoder=encoder, head=head, objective=make_objective(p, n_classes, generator),
-        sampler=sampler, preprocessor=pre, indices=train_idx, optimizer=make_optimizer(p),
-        schedule=make_schedule(p), epochs=p["epochs"], callbacks=callbacks, device=device, seed=seed,
+        labels=train_codes,
+        encoder=encoder,
+        head=head,
+        objective=make_objective(p, n_classes, generator),
+        sampler=sampler,
+        preprocessor=pre,
+        indices=train_idx,
+        optimizer=make_optimizer(p),
+        schedule=make_schedule(p),
+        epochs=p["epochs"],
+        callbacks=callbacks,
+        device=device,
+        seed=seed,
         classes=classes,
     )
     return Plan(kwargs, pre, kind, selection or {})
@@ -89,7 +114,8 @@ def validation_split(codes: np.ndarray, fraction: float, seed: int):
     if len(val) == 0:
         raise ValueError(
             f"validation_fraction={fraction} holds out no sample (each class keeps at least 2 for training), so "
-            "early stopping has nothing to score; raise validation_fraction or set it to 0.")
+            "early stopping has nothing to score; raise validation_fraction or set it to 0."
+        )
     return train, val
 
 
@@ -98,11 +124,20 @@ def make_objective(p: dict, n_classes: int, generator: torch.Generator) -> Objec
     loss, miner = copy.deepcopy(p["loss"]), copy.deepcopy(p["miner"])
     name = loss if isinstance(loss, str) else None
     if name is not None:
-        loss = make_loss(name, n_classes=n_classes, embedding_dim=p["embedding_dim"], margin=p["margin"],
-                         distance=p["distance"], mining=p["mining"], generator=generator)
+        loss = make_loss(
+            name,
+            n_classes=n_classes,
+            embedding_dim=p["embedding_dim"],
+            margin=p["margin"],
+            distance=p["distance"],
+            mining=p["mining"],
+            generator=generator,
+        )
     regularizers = [
-        (p["diversity_weight"], Diversity()), (p["uniformity_weight"], Uniformity(p["uniformity_t"])),
-        (p["local_weight"], LocalPreservation(p["local_neighbors"])), (p["global_weight"], GlobalPreservation()),
+        (p["diversity_weight"], Diversity()),
+        (p["uniformity_weight"], Uniformity(p["uniformity_t"])),
+        (p["local_weight"], LocalPreservation(p["local_neighbors"])),
+        (p["global_weight"], GlobalPreservation()),
     ]
     return Objective(loss, miner, regularizers, name=name)
 
@@ -114,8 +149,15 @@ def make_sampler(p: dict, train_codes: np.ndarray, seed: int) -> ClassBalancedBa
     n_classes = len(np.unique(train_codes))
     classes_per_batch = min(max(2, p["batch_size"] // p["samples_per_class"]), n_classes)
     samples_per_class = max(p["samples_per_class"], p["batch_size"] // classes_per_batch)
-    return ClassBalancedBatchSampler(train_codes, classes_per_batch, samples_per_class,
-                                     class_sampling=p["class_sampling"], seed=seed, num_replicas=world, rank=rank)
+    return ClassBalancedBatchSampler(
+        train_codes,
+        classes_per_batch,
+        samples_per_class,
+        class_sampling=p["class_sampling"],
+        seed=seed,
+        num_replicas=world,
+        rank=rank,
+    )
 
 
 def make_optimizer(p: dict):
@@ -136,8 +178,15 @@ def make_callbacks(p: dict, X, codes, pre, val_idx, device, seed: int) -> list:
         share = min(1.0, EARLY_STOPPING_REFERENCES / len(train_idx))
         ref_idx = train_idx[stratified_subset(codes[train_idx], share, seed, min_per_class=1)]
         val, refs = Features(X, pre, val_idx, device), Features(X, pre, ref_idx, device)
-        callbacks.append(EarlyStopping(lambda: val.rows(np.arange(len(val))), codes[val_idx],
-                                       lambda: refs.rows(np.arange(len(refs))), codes[ref_idx], p["n_iter_no_change"]))
+        callbacks.append(
+            EarlyStopping(
+                lambda: val.rows(np.arange(len(val))),
+                codes[val_idx],
+                lambda: refs.rows(np.arange(len(refs))),
+                codes[ref_idx],
+                p["n_iter_no_change"],
+            )
+        )
     if p["checkpoint_dir"] is not None:
         settings = {k: v for k, v in p.items() if k not in RUNTIME_ONLY}
         callbacks.append(Checkpoint(p["checkpoint_dir"], fingerprint(settings, X, codes)))
@@ -151,4 +200,7 @@ def warn_if_collapsed(history: dict) -> None:
     if spread and spread[-1] < 1e-3:
         warnings.warn(
             "The embeddings collapsed to a point (mean pairwise distance < 1e-3); raise diversity_weight or "
-            "uniformity_weight, or lower the learning rate.", RuntimeWarning, stacklevel=3)
+            "uniformity_weight, or lower the learning rate.",
+            RuntimeWarning,
+            stacklevel=3,
+        )

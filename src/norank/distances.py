@@ -11,8 +11,16 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["DISTANCES", "check_distance", "check_label_tensor", "check_matrix", "distance_matrix",
-           "pairwise_distances", "pairwise_distances_between", "safe_sqrt"]
+__all__ = [
+    "DISTANCES",
+    "check_distance",
+    "check_label_tensor",
+    "check_matrix",
+    "distance_matrix",
+    "pairwise_distances",
+    "pairwise_distances_between",
+    "safe_sqrt",
+]
 
 # The distance names a triplet loss or miner accepts: plain Euclidean, or its square (the paper's).
 DISTANCES = ("euclidean", "squared")
@@ -33,8 +41,7 @@ def check_matrix(name: str, t: torch.Tensor, min_rows: int = 0) -> None:
         raise TypeError(f"{name} must be a torch.Tensor of shape (n, m); got {type(t).__name__}.")
     if t.ndim != 2:
         raise ValueError(
-            f"{name} must be 2-D (n samples, m dimensions); got shape {tuple(t.shape)}. "
-            "Flatten each sample first."
+            f"{name} must be 2-D (n samples, m dimensions); got shape {tuple(t.shape)}. Flatten each sample first."
         )
     if not t.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {t.dtype}. Call .float() first.")
@@ -45,8 +52,10 @@ def check_matrix(name: str, t: torch.Tensor, min_rows: int = 0) -> None:
 def check_label_tensor(labels: torch.Tensor, n_rows: int, what: str = "the embeddings") -> None:
     """A 1-D integer tensor of ``n_rows`` class labels, or one error that names the fix (metadata only)."""
     if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor of integer class labels; got {type(labels).__name__}. "
-                        "Wrap it with torch.as_tensor(labels).")
+        raise TypeError(
+            f"labels must be a torch.Tensor of integer class labels; got {type(labels).__name__}. "
+            "Wrap it with torch.as_tensor(labels)."
+        )
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise TypeError(f"labels must have an integer dtype; got {labels.dtype}. Use labels.long().")
     if labels.ndim != 1 or labels.shape[0] != n_rows:
@@ -73,9 +82,7 @@ def pairwise_distances_between(a: torch.Tensor, b: torch.Tensor, squared: bool =
     check_matrix("a", a)
     check_matrix("b", b)
     if a.shape[1] != b.shape[1]:
-        raise ValueError(
-            f"a and b must have the same number of columns; got {a.shape[1]} and {b.shape[1]}."
-        )
+        raise ValueError(f"a and b must have the same number of columns; got {a.shape[1]} and {b.shape[1]}.")
     d2 = _squared_between(a, b)
     return d2 if squared else safe_sqrt(d2)
 

@@ -138,13 +138,24 @@ class TransformerEncoder(nn.Module):
         return self.normalize(self.head(self.blocks(tokens).mean(dim=1)))
 
 
-def build_encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout, layer_norm,
-                  *, generator: torch.Generator | None = None, device="cpu"):
+def build_encoder(
+    kind,
+    n_features,
+    input_shape,
+    hidden_layer_sizes,
+    embedding_dim,
+    dropout,
+    layer_norm,
+    *,
+    generator: torch.Generator | None = None,
+    device="cpu",
+):
     """The encoder named `kind` for rows of `n_features` features from samples of `input_shape`,
     initialised from `generator` (a fixed seed when None) without drawing from the global RNG."""
     with torch.device("meta"):
-        encoder = construct_encoder(kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout,
-                                    layer_norm)
+        encoder = construct_encoder(
+            kind, n_features, input_shape, hidden_layer_sizes, embedding_dim, dropout, layer_norm
+        )
     return initialise(encoder, generator, device)
 
 
@@ -206,8 +217,9 @@ class ProjectionHead(nn.Module):
 
     def __init__(self, embedding_dim: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(embedding_dim, embedding_dim), nn.ReLU(),
-                                 nn.Linear(embedding_dim, embedding_dim))
+        self.net = nn.Sequential(
+            nn.Linear(embedding_dim, embedding_dim), nn.ReLU(), nn.Linear(embedding_dim, embedding_dim)
+        )
         self.normalize = Normalize()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -163,14 +163,46 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def __init__(
         self,
         *,
-        embedding_dim=64, hidden_layer_sizes=(512,), encoder="auto", dropout=0.0, layer_norm=False,
-        projection_head=False, loss="triplet", miner=None, margin=2.0, distance="euclidean", mining="semihard",
-        diversity_weight=0.0, uniformity_weight=0.0, uniformity_t=2.0, local_weight=0.0, global_weight=0.0,
-        local_neighbors=5, optimizer="adam", learning_rate=0.001, momentum=0.9, weight_decay=0.0, schedule="cosine",
-        schedule_tau=100.0, schedule_kappa=0.75, epochs=30, batch_size=128, samples_per_class=4,
-        class_sampling="uniform", normalization="sample", tangent_metric="riemann", symmetric="auto",
-        fisher_z=False, pca_components=None, validation_fraction=0.0, n_iter_no_change=10, callbacks=None,
-        checkpoint_dir=None, device="auto", random_state=None, verbose=0,
+        embedding_dim=64,
+        hidden_layer_sizes=(512,),
+        encoder="auto",
+        dropout=0.0,
+        layer_norm=False,
+        projection_head=False,
+        loss="triplet",
+        miner=None,
+        margin=2.0,
+        distance="euclidean",
+        mining="semihard",
+        diversity_weight=0.0,
+        uniformity_weight=0.0,
+        uniformity_t=2.0,
+        local_weight=0.0,
+        global_weight=0.0,
+        local_neighbors=5,
+        optimizer="adam",
+        learning_rate=0.001,
+        momentum=0.9,
+        weight_decay=0.0,
+        schedule="cosine",
+        schedule_tau=100.0,
+        schedule_kappa=0.75,
+        epochs=30,
+        batch_size=128,
+        samples_per_class=4,
+        class_sampling="uniform",
+        normalization="sample",
+        tangent_metric="riemann",
+        symmetric="auto",
+        fisher_z=False,
+        pca_components=None,
+        validation_fraction=0.0,
+        n_iter_no_change=10,
+        callbacks=None,
+        checkpoint_dir=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
     ):
         # Every keyword stored as given, nothing else (scikit-learn's contract); checked at fit.
         given = dict(locals())
@@ -205,8 +237,9 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         if kind == "auto":
             from norank.selection import describe, select_encoder
 
-            kind, selection = select_encoder(X, codes, symmetric=self.symmetric, pca_components=self.pca_components,
-                                             random_state=seed)
+            kind, selection = select_encoder(
+                X, codes, symmetric=self.symmetric, pca_components=self.pca_components, random_state=seed
+            )
             if self.verbose:
                 from norank import distributed
 
@@ -271,7 +304,8 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             bad = int(np.flatnonzero(~np.isfinite(out).all(1))[0])
             raise NonFiniteLossError(
                 f"The embedding of sample {bad} is not finite: the model's weights are damaged (non-finite); "
-                "fit it again, or load it from a saved copy.")
+                "fit it again, or load it from a saved copy."
+            )
         return out
 
     def score(self, X: ArrayLike | LazyArray, y: ArrayLike) -> float:

@@ -20,15 +20,31 @@ from norank.validation import as_numpy, check_dtype, label_codes, label_values
 __all__ = ["evaluate", "knn_accuracy", "precision_at_1", "KEYS", "AUTO_SAMPLE_SIZE"]
 
 KEYS = (
-    "silhouette", "davies_bouldin", "calinski_harabasz", "separation_ratio", "ari", "nmi",
-    "trustworthiness", "continuity", "precision_at_1", "r_precision", "map_at_r",
+    "silhouette",
+    "davies_bouldin",
+    "calinski_harabasz",
+    "separation_ratio",
+    "ari",
+    "nmi",
+    "trustworthiness",
+    "continuity",
+    "precision_at_1",
+    "r_precision",
+    "map_at_r",
 )
 # Up to this many samples every score is exact; above it the all-pairs scores are estimated.
 AUTO_SAMPLE_SIZE = 10_000
 
 
-def evaluate(Z: ArrayLike, y: ArrayLike, X: ArrayLike | None = None, k: int = 5, random_state: int | None = 0, *,
-             sample_size: int | None = None) -> dict[str, float]:
+def evaluate(
+    Z: ArrayLike,
+    y: ArrayLike,
+    X: ArrayLike | None = None,
+    k: int = 5,
+    random_state: int | None = 0,
+    *,
+    sample_size: int | None = None,
+) -> dict[str, float]:
     """Score embeddings `Z` of labelled samples; a dict with the keys of `KEYS`.
 
     Parameters
@@ -91,8 +107,9 @@ def knn_accuracy(Z_train: ArrayLike, y_train: ArrayLike, Z_test: ArrayLike, y_te
     classes, train_codes, _ = label_codes(y_train, len(train), "y_train", x_name="Z_train")
     y_test = label_values(y_test, len(test), "y_test", x_name="Z_test")
     if test.shape[1] != train.shape[1]:
-        raise ValueError(f"Z_test has {test.shape[1]} dimensions but Z_train has {train.shape[1]}; "
-                         "embed both with the same model.")
+        raise ValueError(
+            f"Z_test has {test.shape[1]} dimensions but Z_train has {train.shape[1]}; embed both with the same model."
+        )
     _, ind = kneighbors(test, train, k, backend="torch")
     votes = np.zeros((len(test), len(classes)), dtype=np.int64)
     np.add.at(votes, (np.arange(len(test))[:, None], train_codes[ind]), 1)
@@ -111,8 +128,10 @@ def precision_at_1(Z: ArrayLike, y: ArrayLike) -> float:
     _, codes, counts = label_codes(y, len(Zm), "y", x_name="Z")
     queries = counts[codes] > 1
     if not queries.any():
-        raise ValueError("no class has two samples: precision@1 needs a same-class neighbour to look for; "
-                         "pass at least two samples of some class.")
+        raise ValueError(
+            "no class has two samples: precision@1 needs a same-class neighbour to look for; "
+            "pass at least two samples of some class."
+        )
     _, ind = kneighbors(Zm, Zm, 1, exclude_self=True, backend="torch")
     return float(np.mean(codes[ind[queries, 0]] == codes[queries]))
 
@@ -135,8 +154,10 @@ def _check_embeddings(Z: ArrayLike, y: ArrayLike) -> tuple[torch.Tensor, np.ndar
     if len(counts) < 2:
         raise ValueError("y holds a single class; evaluate needs at least two classes.")
     if len(Z) <= len(counts):
-        raise ValueError(f"{len(Z)} samples for {len(counts)} classes: silhouette needs more samples "
-                         "than classes; pass more samples per class.")
+        raise ValueError(
+            f"{len(Z)} samples for {len(counts)} classes: silhouette needs more samples "
+            "than classes; pass more samples per class."
+        )
     return torch.from_numpy(Z), codes.astype(np.int64), counts
 
 
@@ -156,8 +177,7 @@ def _check_neighbors(k: int, n: int, with_inputs: bool) -> int:
 
 
 def _check_random_state(random_state: int | None) -> int | None:
-    if random_state is not None and (isinstance(random_state, bool)
-                                     or not isinstance(random_state, (int, np.integer))):
+    if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))):
         raise TypeError(f"random_state must be an int or None, got {type(random_state).__name__}.")
     return random_state
 
@@ -168,8 +188,10 @@ def _check_sample_size(sample_size: int | None, n_classes: int) -> int:
     if isinstance(sample_size, bool) or not isinstance(sample_size, (int, np.integer)):
         raise TypeError(f"sample_size must be an int or None, got {type(sample_size).__name__}.")
     if sample_size <= 2 * n_classes:
-        raise ValueError(f"sample_size={sample_size} is too small for {n_classes} classes: use more than "
-                         f"{2 * n_classes} (two per class), or None.")
+        raise ValueError(
+            f"sample_size={sample_size} is too small for {n_classes} classes: use more than "
+            f"{2 * n_classes} (two per class), or None."
+        )
     return int(sample_size)
 
 
@@ -204,8 +226,9 @@ def _centroid_scores(Zt: torch.Tensor, codes: np.ndarray, counts: np.ndarray) ->
     return float(worst.mean()), ch
 
 
-def _cluster_agreement(Z: np.ndarray, codes: np.ndarray, n_classes: int, sample: np.ndarray,
-                       random_state: int | None) -> tuple[float, float]:
+def _cluster_agreement(
+    Z: np.ndarray, codes: np.ndarray, n_classes: int, sample: np.ndarray, random_state: int | None
+) -> tuple[float, float]:
     """ARI and NMI of k-means clusters (fitted on `sample`, assigned to all) against the classes."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
@@ -219,8 +242,9 @@ def _cluster_agreement(Z: np.ndarray, codes: np.ndarray, n_classes: int, sample:
     return float(adjusted_rand_score(codes, clusters)), float(normalized_mutual_info_score(codes, clusters))
 
 
-def _query_scores(Zt: torch.Tensor, codes: np.ndarray, counts: np.ndarray, queries: np.ndarray,
-                  Xt: torch.Tensor | None, k: int) -> dict[str, float]:
+def _query_scores(
+    Zt: torch.Tensor, codes: np.ndarray, counts: np.ndarray, queries: np.ndarray, Xt: torch.Tensor | None, k: int
+) -> dict[str, float]:
     """The scores `evaluate` takes from the per-query scan: silhouette, separation ratio, trustworthiness and
     continuity (with `Xt`) and retrieval, each query weighted by its class's sampling rate (1 when exact)."""
     n, n_classes = len(codes), len(counts)
@@ -247,8 +271,15 @@ def _query_scores(Zt: torch.Tensor, codes: np.ndarray, counts: np.ndarray, queri
     return out
 
 
-def _scan(Zt: torch.Tensor, codes: np.ndarray, counts: np.ndarray, queries: np.ndarray, k_top: int,
-          Xt: torch.Tensor | None = None, k: int = 0) -> dict[str, np.ndarray]:
+def _scan(
+    Zt: torch.Tensor,
+    codes: np.ndarray,
+    counts: np.ndarray,
+    queries: np.ndarray,
+    k_top: int,
+    Xt: torch.Tensor | None = None,
+    k: int = 0,
+) -> dict[str, np.ndarray]:
     """Per-query statistics of rows `queries` of `Zt` against all its rows, in chunks of rows.
 
     silhouette, intra / inter (summed distances to the same / other classes), the retrieval scores

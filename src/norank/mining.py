@@ -59,13 +59,17 @@ def _check_margin(margin) -> float:
 
 def _check_inputs(dist, labels, margin) -> None:
     if not isinstance(dist, torch.Tensor) or not dist.is_floating_point():
-        raise TypeError("dist must be a floating-point torch.Tensor of shape (B, B); "
-                        "compute it with norank.distances.pairwise_distances(z).")
+        raise TypeError(
+            "dist must be a floating-point torch.Tensor of shape (B, B); "
+            "compute it with norank.distances.pairwise_distances(z)."
+        )
     if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
         raise ValueError(f"dist must be a square (B, B) distance matrix; got shape {tuple(dist.shape)}.")
     if not bool(torch.isfinite(dist.sum(dtype=torch.float64))):  # one pass; NaN or inf anywhere shows
-        raise ValueError("dist contains NaN or inf: the embeddings have diverged; lower the learning rate "
-                         "or check the inputs for NaN.")
+        raise ValueError(
+            "dist contains NaN or inf: the embeddings have diverged; lower the learning rate "
+            "or check the inputs for NaN."
+        )
     check_label_tensor(labels, dist.shape[0], "dist")
     _check_margin(margin)
 
@@ -273,8 +277,9 @@ def margin_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.
     return _select_triplets(dist, labels, keep)
 
 
-def margin_triplet_loss(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2,
-                        kind: str = "all") -> tuple[torch.Tensor, int]:
+def margin_triplet_loss(
+    dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, kind: str = "all"
+) -> tuple[torch.Tensor, int]:
     """Mining and loss in one pass: the mean of ``[d(a,p) + margin − d(a,n)]₊`` over the triplets that
     :func:`margin_triplets` (``kind``) would return, and their number, without listing them.
 
@@ -313,8 +318,14 @@ def mine(dist: torch.Tensor, labels: torch.Tensor, method: str = "semihard", mar
 
 
 @torch.no_grad()
-def active_anchor_fraction(dist: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor,
-                           negatives: torch.Tensor, margin: float, labels: torch.Tensor) -> float:
+def active_anchor_fraction(
+    dist: torch.Tensor,
+    anchors: torch.Tensor,
+    positives: torch.Tensor,
+    negatives: torch.Tensor,
+    margin: float,
+    labels: torch.Tensor,
+) -> float:
     """Share of eligible anchors with at least one mined triplet of positive loss.
 
     Eligible anchors have at least one positive and one negative in the batch. A value falling to 0 means
@@ -322,17 +333,26 @@ def active_anchor_fraction(dist: torch.Tensor, anchors: torch.Tensor, positives:
     anchor is eligible.
     """
     _check_inputs(dist, labels, margin)
-    anchors, positives, negatives = (torch.as_tensor(t, dtype=torch.long, device=dist.device)
-                                     for t in (anchors, positives, negatives))
+    anchors, positives, negatives = (
+        torch.as_tensor(t, dtype=torch.long, device=dist.device) for t in (anchors, positives, negatives)
+    )
     if not anchors.shape == positives.shape == negatives.shape or anchors.ndim != 1:
-        raise ValueError("anchors, positives and negatives must be 1-D index tensors of equal length; got "
-                         f"{tuple(anchors.shape)}, {tuple(positives.shape)}, {tuple(negatives.shape)}.")
+        raise ValueError(
+            "anchors, positives and negatives must be 1-D index tensors of equal length; got "
+            f"{tuple(anchors.shape)}, {tuple(positives.shape)}, {tuple(negatives.shape)}."
+        )
     return float(active_fraction(dist, anchors, positives, negatives, margin, labels))
 
 
 @torch.no_grad()
-def active_fraction(dist: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
-                    margin: float, labels: torch.Tensor) -> torch.Tensor:
+def active_fraction(
+    dist: torch.Tensor,
+    anchors: torch.Tensor,
+    positives: torch.Tensor,
+    negatives: torch.Tensor,
+    margin: float,
+    labels: torch.Tensor,
+) -> torch.Tensor:
     """:func:`active_anchor_fraction` as a 0-dim tensor, unchecked and without a device synchronisation.
 
     For a training step's hot path, whose inputs were checked where they entered.
@@ -395,4 +415,3 @@ class TripletMiner(BatchMiner):
     def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor) -> Triplets:
         """Mine on a (B, B) matrix of this miner's distance, unchecked: the per-step path of a loss."""
         return _KERNELS[self.kind](matrix, labels, self.margin)
-

@@ -20,10 +20,26 @@ import numpy as np
 from norank.params import PARAMETERS, Choice, Optional, check_params
 
 MAX_DEPTH = 8  # deepest nesting a valid config or weights header uses, with room to spare
-FITTED_KEYS = ("classes_", "input_shape_", "n_features_in_", "n_epochs_", "history_", "encoder_kind_",
-               "encoder_selection_")
-PREPROCESSING_KEYS = ("normalization", "symmetric", "fisher_z", "fisher_clip", "input_shape_", "symmetric_",
-                      "n_features_", "n_components", "tangent_metric")
+FITTED_KEYS = (
+    "classes_",
+    "input_shape_",
+    "n_features_in_",
+    "n_epochs_",
+    "history_",
+    "encoder_kind_",
+    "encoder_selection_",
+)
+PREPROCESSING_KEYS = (
+    "normalization",
+    "symmetric",
+    "fisher_z",
+    "fisher_clip",
+    "input_shape_",
+    "symmetric_",
+    "n_features_",
+    "n_components",
+    "tangent_metric",
+)
 _CLASS_DTYPE = re.compile(r"[<>|=]?(b1|i[1248]|u[1248]|f[248]|U[1-9][0-9]{0,5})")
 _MAX_DIMS = 32  # numpy's own limit on dimensions
 
@@ -154,8 +170,10 @@ def classes_from_json(data, version: int) -> np.ndarray:
         dtype = _v1_dtype(data.get("kind"), values)
     else:
         _want(set(data) == {"dtype", "values"}, "fitted.classes_ needs exactly 'dtype' and 'values'")
-        _want(isinstance(data["dtype"], str) and _CLASS_DTYPE.fullmatch(data["dtype"]) is not None,
-              f"fitted.classes_.dtype {data.get('dtype')!r} is not a label dtype norank saves")
+        _want(
+            isinstance(data["dtype"], str) and _CLASS_DTYPE.fullmatch(data["dtype"]) is not None,
+            f"fitted.classes_.dtype {data.get('dtype')!r} is not a label dtype norank saves",
+        )
         dtype = np.dtype(data["dtype"])
     _want(len(values) >= 2, f"fitted.classes_ holds {len(values)} label(s); a fitted model has at least 2")
     _check_label_values(values, dtype)
@@ -182,8 +200,10 @@ def _check_label_values(values: list, dtype: np.dtype) -> None:
         _want(all(isinstance(v, bool) for v in values), f"{where} of dtype bool holds non-booleans")
     elif kind in "iu":
         info = np.iinfo(dtype)
-        _want(all(_is_int(v) and info.min <= v <= info.max for v in values),
-              f"{where} holds values that are not integers in the range of {dtype}")
+        _want(
+            all(_is_int(v) and info.min <= v <= info.max for v in values),
+            f"{where} holds values that are not integers in the range of {dtype}",
+        )
     elif kind == "f":
         ok = all(_is_number(v) and abs(v) < 1e308 and math.isfinite(float(v)) for v in values)
         _want(ok, f"{where} holds values that are not finite numbers")
@@ -197,8 +217,10 @@ def _check_label_values(values: list, dtype: np.dtype) -> None:
 
 # -- loading: fitted and preprocessing state -----------------------------------------------------------
 def _shape(value, where: str) -> tuple:
-    _want(isinstance(value, list) and 1 <= len(value) <= _MAX_DIMS and all(_is_int(s) and s >= 1 for s in value),
-          f"{where} must be a list of 1 to {_MAX_DIMS} positive integers")
+    _want(
+        isinstance(value, list) and 1 <= len(value) <= _MAX_DIMS and all(_is_int(s) and s >= 1 for s in value),
+        f"{where} must be a list of 1 to {_MAX_DIMS} positive integers",
+    )
     return tuple(value)
 
 
@@ -214,27 +236,37 @@ def read_fitted(raw, params: dict, version: int, encoders: tuple) -> dict:
     fitted = {**defaults, **raw}
     fitted["classes_"] = classes_from_json(raw["classes_"], version)
     shape = fitted["input_shape_"] = _shape(raw["input_shape_"], "fitted.input_shape_")
-    _want(fitted["n_features_in_"] == math.prod(shape) and _is_int(fitted["n_features_in_"]),
-          f"fitted.n_features_in_ {fitted['n_features_in_']!r} is not the size of input_shape_ {shape}")
+    _want(
+        fitted["n_features_in_"] == math.prod(shape) and _is_int(fitted["n_features_in_"]),
+        f"fitted.n_features_in_ {fitted['n_features_in_']!r} is not the size of input_shape_ {shape}",
+    )
     n_epochs = fitted["n_epochs_"]
-    _want(_is_int(n_epochs) and 1 <= n_epochs <= params["epochs"],
-          f"fitted.n_epochs_ {n_epochs!r} is not an epoch count in [1, epochs={params['epochs']}]")
+    _want(
+        _is_int(n_epochs) and 1 <= n_epochs <= params["epochs"],
+        f"fitted.n_epochs_ {n_epochs!r} is not an epoch count in [1, epochs={params['epochs']}]",
+    )
     _check_history(fitted["history_"], n_epochs)
-    _want(fitted["encoder_kind_"] in encoders,
-          f"fitted.encoder_kind_ {fitted['encoder_kind_']!r} is not one of {encoders}")
+    _want(
+        fitted["encoder_kind_"] in encoders,
+        f"fitted.encoder_kind_ {fitted['encoder_kind_']!r} is not one of {encoders}",
+    )
     _want(params["encoder"] in ("auto", fitted["encoder_kind_"]), "fitted.encoder_kind_ disagrees with params.encoder")
     selection = fitted["encoder_selection_"]
-    _want(isinstance(selection, dict)
-          and all(k in encoders and (v is None or _is_number(v)) for k, v in selection.items()),
-          "fitted.encoder_selection_ must map encoder names to scores or null")
+    _want(
+        isinstance(selection, dict)
+        and all(k in encoders and (v is None or _is_number(v)) for k, v in selection.items()),
+        "fitted.encoder_selection_ must map encoder names to scores or null",
+    )
     return fitted
 
 
 def _check_history(history, n_epochs: int) -> None:
     _want(isinstance(history, dict) and "loss" in history, "fitted.history_ must be an object with a 'loss' list")
     for key, values in history.items():
-        _want(isinstance(values, list) and len(values) == n_epochs,
-              f"fitted.history_[{key!r}] must be a list of n_epochs_={n_epochs} entries")
+        _want(
+            isinstance(values, list) and len(values) == n_epochs,
+            f"fitted.history_[{key!r}] must be a list of n_epochs_={n_epochs} entries",
+        )
         _want(all(v is None or _is_number(v) for v in values), f"fitted.history_[{key!r}] holds non-numbers")
 
 
@@ -248,14 +280,22 @@ def read_preprocessing(raw, params: dict, fitted: dict, normalizations: tuple, m
     missing = [k for k in PREPROCESSING_KEYS if k not in state]
     _want(not missing, f"preprocessing field(s) {missing} missing")
     norm = state["normalization"]
-    _want(norm in normalizations and norm == params["normalization"],
-          f"preprocessing.normalization {norm!r} is unknown or disagrees with the parameters")
-    pairs = [("symmetric", "symmetric"), ("fisher_z", "fisher_z"), ("n_components", "pca_components"),
-             ("tangent_metric", "tangent_metric")]
+    _want(
+        norm in normalizations and norm == params["normalization"],
+        f"preprocessing.normalization {norm!r} is unknown or disagrees with the parameters",
+    )
+    pairs = [
+        ("symmetric", "symmetric"),
+        ("fisher_z", "fisher_z"),
+        ("n_components", "pca_components"),
+        ("tangent_metric", "tangent_metric"),
+    ]
     for key, param in pairs:
         want = params.get(param, state[key])  # tangent_metric may not be a parameter
-        _want(type(state[key]) is type(want) and state[key] == want,
-              f"preprocessing.{key} {state[key]!r} disagrees with params.{param} {want!r}")
+        _want(
+            type(state[key]) is type(want) and state[key] == want,
+            f"preprocessing.{key} {state[key]!r} disagrees with params.{param} {want!r}",
+        )
     _want(state["tangent_metric"] in metrics, f"preprocessing.tangent_metric {state['tangent_metric']!r} is unknown")
     clip = state["fisher_clip"]
     _want(_is_number(clip) and 0 < clip < 1, f"preprocessing.fisher_clip {clip!r} must lie in (0, 1)")
@@ -263,11 +303,15 @@ def read_preprocessing(raw, params: dict, fitted: dict, normalizations: tuple, m
     _want(shape == fitted["input_shape_"], "preprocessing.input_shape_ disagrees with fitted.input_shape_")
     width = _width(state, params)
     k = state["n_components"]
-    _want(state["n_features_"] == (width if k is None else k) and _is_int(state["n_features_"]),
-          f"preprocessing.n_features_ {state['n_features_']!r} disagrees with the input shape and components")
+    _want(
+        state["n_features_"] == (width if k is None else k) and _is_int(state["n_features_"]),
+        f"preprocessing.n_features_ {state['n_features_']!r} disagrees with the input shape and components",
+    )
     floats = ("F32", "F64")  # statistics were float32 before they were kept in float64
     arrays: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
-        "mean_": (floats, (state["n_features_"],)), "scale_": (floats, (state["n_features_"],))}
+        "mean_": (floats, (state["n_features_"],)),
+        "scale_": (floats, (state["n_features_"],)),
+    }
     if k is not None:
         _want(k <= width, f"preprocessing.n_components {k} exceeds the {width} features")
         arrays.update(pca_mean_=(floats, (width,)), pca_components_=(("F32",), (width, k)))
@@ -280,11 +324,15 @@ def _width(state: dict, params: dict) -> int:
     """Features per sample before principal components, from the input shape and the symmetric decision."""
     shape, sym = state["input_shape_"], state["symmetric_"]
     square = len(shape) == 2 and shape[0] == shape[1] >= 2
-    _want(isinstance(sym, bool) and (not sym or square),
-          "preprocessing.symmetric_ must be a boolean, true only for square matrices")
+    _want(
+        isinstance(sym, bool) and (not sym or square),
+        "preprocessing.symmetric_ must be a boolean, true only for square matrices",
+    )
     if state["normalization"] == "tangent":
         _want(sym and not params["fisher_z"], "preprocessing for the tangent space needs whole square matrices")
         return shape[0] * (shape[0] + 1) // 2
-    _want(sym or (params["symmetric"] is not True and not params["fisher_z"]),
-          "preprocessing.symmetric_ is false, but the parameters ask for the upper triangle")
+    _want(
+        sym or (params["symmetric"] is not True and not params["fisher_z"]),
+        "preprocessing.symmetric_ is false, but the parameters ask for the upper triangle",
+    )
     return shape[0] * (shape[0] - 1) // 2 if sym else math.prod(shape)

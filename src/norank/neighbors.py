@@ -29,8 +29,11 @@ PARALLEL_MIN_WORK = 2**24
 _THREADS = threading.Lock()  # one multi-threaded search at a time changes torch's thread count
 # faiss BLAS blocks: queries × references (16M float32 products = 64 MiB).
 FAISS_BLOCKS = (1024, 16384)
-_FAISS_SETTINGS = ("distance_compute_blas_threshold", "distance_compute_blas_query_bs",
-                   "distance_compute_blas_database_bs")
+_FAISS_SETTINGS = (
+    "distance_compute_blas_threshold",
+    "distance_compute_blas_query_bs",
+    "distance_compute_blas_database_bs",
+)
 _FAISS = threading.Lock()
 
 
@@ -53,11 +56,13 @@ def _as_matrix(a, name, copy=False):
         a = a.detach().cpu().numpy()
     a = np.asarray(a)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise TypeError(f"{name} must be a numeric array, got dtype {a.dtype}; "
-                        "convert it with np.asarray(..., dtype=float).")
+        raise TypeError(
+            f"{name} must be a numeric array, got dtype {a.dtype}; convert it with np.asarray(..., dtype=float)."
+        )
     if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {a.shape}; "
-                         "reshape it with .reshape(len(a), -1).")
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got shape {a.shape}; reshape it with .reshape(len(a), -1)."
+        )
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {a.shape}); pass at least one sample with at least one feature.")
     dtype = np.float32 if a.dtype == np.float32 else np.float64
@@ -271,8 +276,10 @@ def _resolve_backend(backend):
     if backend == "auto":
         return "faiss" if faiss_available() else "torch"
     if backend == "faiss" and not faiss_available():
-        raise ValueError("backend='faiss' needs the faiss package: pip install 'norank[faiss]' (or faiss-cpu), "
-                         "or use backend='torch'.")
+        raise ValueError(
+            "backend='faiss' needs the faiss package: pip install 'norank[faiss]' (or faiss-cpu), "
+            "or use backend='torch'."
+        )
     return backend
 
 
@@ -305,11 +312,13 @@ def kneighbors(queries, references, k, *, exclude_self=False, backend="auto", ch
     q = _as_matrix(queries, "queries")
     r = _as_matrix(references, "references")
     if q.shape[1] != r.shape[1]:
-        raise ValueError(f"queries have {q.shape[1]} features but references have {r.shape[1]}; "
-                         "embed both with the same model.")
+        raise ValueError(
+            f"queries have {q.shape[1]} features but references have {r.shape[1]}; embed both with the same model."
+        )
     if exclude_self and (q.shape != r.shape or not np.array_equal(q, r)):
-        raise ValueError("exclude_self=True is for leave-one-out search: "
-                         "pass the same array as queries and references.")
+        raise ValueError(
+            "exclude_self=True is for leave-one-out search: pass the same array as queries and references."
+        )
     what = "the number of references" + (" minus one" if exclude_self else "")
     k = _check_k(k, len(r) - int(bool(exclude_self)), what)
     backend = _resolve_backend(backend)
@@ -344,11 +353,15 @@ class EmbeddingIndex:
         if labels is not None:
             labels = np.array(labels, copy=True)
             if labels.ndim != 1 or len(labels) != len(self.embeddings):
-                raise ValueError(f"labels must be 1-D with one entry per embedding ({len(self.embeddings)}), "
-                                 f"got shape {labels.shape}.")
+                raise ValueError(
+                    f"labels must be 1-D with one entry per embedding ({len(self.embeddings)}), "
+                    f"got shape {labels.shape}."
+                )
             if labels.dtype == object:
-                raise TypeError("labels must be numbers or strings (dtype object cannot be saved without "
-                                "pickle); convert with np.asarray(labels, dtype=str).")
+                raise TypeError(
+                    "labels must be numbers or strings (dtype object cannot be saved without "
+                    "pickle); convert with np.asarray(labels, dtype=str)."
+                )
         self.labels = labels
         _resolve_backend(backend)
         self.backend = backend
@@ -365,8 +378,10 @@ class EmbeddingIndex:
         """Distances and indices of the k nearest references to each row of embeddings `Z`."""
         Z = _as_matrix(Z, "Z")
         if Z.shape[1] != self.embeddings.shape[1]:
-            raise ValueError(f"Z has {Z.shape[1]} dimensions but the index holds {self.embeddings.shape[1]}-"
-                             "dimensional embeddings; embed with the model that built the index.")
+            raise ValueError(
+                f"Z has {Z.shape[1]} dimensions but the index holds {self.embeddings.shape[1]}-"
+                "dimensional embeddings; embed with the model that built the index."
+            )
         return kneighbors(Z, self.embeddings, k, backend=self.backend)
 
     def search(self, model, X, k):
@@ -390,6 +405,7 @@ class EmbeddingIndex:
 
 def _transform(model, X):
     if not callable(getattr(model, "transform", None)):
-        raise TypeError("model must have a transform method (e.g. a fitted NoRankEmbedder), "
-                        f"got {type(model).__name__}.")
+        raise TypeError(
+            f"model must have a transform method (e.g. a fitted NoRankEmbedder), got {type(model).__name__}."
+        )
     return np.asarray(model.transform(X))

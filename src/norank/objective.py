@@ -46,8 +46,13 @@ class Objective(nn.Module):
         History key of the loss's own term (default: the loss's ``name`` attribute, else its class name).
     """
 
-    def __init__(self, loss: Callable[..., torch.Tensor], miner: Callable[..., Any] | None = None,
-                 regularizers: Sequence[tuple[float, Term]] = (), name: str | None = None) -> None:
+    def __init__(
+        self,
+        loss: Callable[..., torch.Tensor],
+        miner: Callable[..., Any] | None = None,
+        regularizers: Sequence[tuple[float, Term]] = (),
+        name: str | None = None,
+    ) -> None:
         super().__init__()
         self.loss = loss
         self.miner = miner
@@ -55,8 +60,9 @@ class Objective(nn.Module):
         self.needs_inputs = any(getattr(term, "needs_inputs", False) for _, term in self.regularizers)
         self.name = name or getattr(loss, "name", None) or type(loss).__name__
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor,
-                inputs: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, z: torch.Tensor, labels: torch.Tensor, inputs: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """(total, {name: detached value}) for one batch of embeddings `z` with `labels`."""
         if self.miner is not None:
             main = self.loss(z, labels, self.miner(z, labels))

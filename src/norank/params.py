@@ -146,7 +146,8 @@ class Sizes(Constraint):
     def check(self, name, value):
         sizes = (value,) if isinstance(value, numbers.Integral) else value
         ok = isinstance(sizes, (tuple, list)) and all(
-            isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) and int(s) > 0 for s in sizes)
+            isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) and int(s) > 0 for s in sizes
+        )
         if not ok:
             raise ValueError(f"{name}={value!r} must be a tuple of positive integers, e.g. (512,) or (1024, 256).")
 
@@ -196,8 +197,11 @@ class Anything(Constraint):
 
 
 def _is_seed(v) -> bool:
-    return v is None or isinstance(v, np.random.RandomState) or (
-        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and 0 <= int(v) < 2**32)
+    return (
+        v is None
+        or isinstance(v, np.random.RandomState)
+        or (isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and 0 <= int(v) < 2**32)
+    )
 
 
 def _is_device(v) -> bool:
@@ -221,19 +225,29 @@ _NAMES = "norank.losses:LOSSES"
 PARAMETERS: dict[str, Param] = {
     "embedding_dim": Param(64, Integer(1), "Size m of the embedding (rows lie on the unit sphere of R^m)."),
     "hidden_layer_sizes": Param((512,), Sizes(), "Widths of the hidden ReLU layers of the MLP."),
-    "encoder": Param("auto", Choice(("auto",), _registry("norank.encoders:ENCODERS")),
-                     "auto, mlp, conv or transformer; auto decides from the data (see the docstring)."),
+    "encoder": Param(
+        "auto",
+        Choice(("auto",), _registry("norank.encoders:ENCODERS")),
+        "auto, mlp, conv or transformer; auto decides from the data (see the docstring).",
+    ),
     "dropout": Param(0.0, Real(0.0, 1.0, high_open=True), "Dropout after each hidden layer."),
     "layer_norm": Param(False, Boolean(), "LayerNorm after each hidden linear layer."),
     "projection_head": Param(False, Boolean(), "Train the loss on g(f(x)) with a small head g."),
-    "loss": Param("triplet", Choice((), _registry(_NAMES), objects="(embeddings, labels) -> scalar tensor"),
-                  "The metric-learning loss: a name or any callable (embeddings, labels) -> scalar tensor."),
-    "miner": Param(None, Optional(Choice((), None, objects="(embeddings, labels) -> index tuple")),
-                   "A miner object whose index tuples the loss consumes (None: the loss's own mining).",
-                   cli=False),
+    "loss": Param(
+        "triplet",
+        Choice((), _registry(_NAMES), objects="(embeddings, labels) -> scalar tensor"),
+        "The metric-learning loss: a name or any callable (embeddings, labels) -> scalar tensor.",
+    ),
+    "miner": Param(
+        None,
+        Optional(Choice((), None, objects="(embeddings, labels) -> index tuple")),
+        "A miner object whose index tuples the loss consumes (None: the loss's own mining).",
+        cli=False,
+    ),
     "margin": Param(2.0, Real(0.0), "Triplet margin alpha, in units of `distance`."),
-    "distance": Param("euclidean", Choice((), _registry("norank.distances:DISTANCES")),
-                      "Distance of the triplet loss."),
+    "distance": Param(
+        "euclidean", Choice((), _registry("norank.distances:DISTANCES")), "Distance of the triplet loss."
+    ),
     "mining": Param("semihard", Choice((), _registry("norank.mining:MINERS")), "Triplet mining in each batch."),
     "diversity_weight": Param(0.0, Real(0.0), "lambda1, decorrelation penalty against dimensional collapse."),
     "uniformity_weight": Param(0.0, Real(0.0), "lambda2, uniformity penalty on the sphere."),
@@ -245,34 +259,59 @@ PARAMETERS: dict[str, Param] = {
     "learning_rate": Param(0.001, Real(0.0, low_open=True), "Base learning rate eta0."),
     "momentum": Param(0.9, Real(0.0, 1.0, high_open=True), "SGD momentum (ignored by Adam)."),
     "weight_decay": Param(0.0, Real(0.0), "L2 weight decay."),
-    "schedule": Param("cosine", Choice((), _registry("norank.schedules:SCHEDULES")),
-                      "Learning-rate schedule: cosine, robbins_monro or constant."),
+    "schedule": Param(
+        "cosine",
+        Choice((), _registry("norank.schedules:SCHEDULES")),
+        "Learning-rate schedule: cosine, robbins_monro or constant.",
+    ),
     "schedule_tau": Param(100.0, Real(0.0, low_open=True), "Robbins-Monro tau (steps)."),
-    "schedule_kappa": Param(0.75, Real(0.5, 1.0, low_open=True, note=" (the Robbins–Monro conditions)"),
-                              "Robbins-Monro kappa in (0.5, 1]."),
+    "schedule_kappa": Param(
+        0.75, Real(0.5, 1.0, low_open=True, note=" (the Robbins–Monro conditions)"), "Robbins-Monro kappa in (0.5, 1]."
+    ),
     "epochs": Param(30, Integer(1), "Passes over the data."),
     "batch_size": Param(128, Integer(4), "Samples per P x K batch."),
     "samples_per_class": Param(4, Integer(2), "K, samples of each class in a batch."),
-    "class_sampling": Param("uniform", Choice((), _registry("norank.sampling:CLASS_SAMPLING")),
-                            "How batch classes are drawn: uniform, sqrt or proportional."),
-    "normalization": Param("sample", Choice((), _registry("norank.preprocessing:NORMALIZATIONS")),
-                           "Per-sample z-score, per-feature standardisation, tangent space or none."),
-    "tangent_metric": Param("riemann", Choice((), _registry("norank.tangent:METRICS")),
-                            "Metric of the reference mean and log map of normalization='tangent'."),
+    "class_sampling": Param(
+        "uniform",
+        Choice((), _registry("norank.sampling:CLASS_SAMPLING")),
+        "How batch classes are drawn: uniform, sqrt or proportional.",
+    ),
+    "normalization": Param(
+        "sample",
+        Choice((), _registry("norank.preprocessing:NORMALIZATIONS")),
+        "Per-sample z-score, per-feature standardisation, tangent space or none.",
+    ),
+    "tangent_metric": Param(
+        "riemann",
+        Choice((), _registry("norank.tangent:METRICS")),
+        "Metric of the reference mean and log map of normalization='tangent'.",
+    ),
     "symmetric": Param("auto", Choice(("auto", True, False)), "Keep the upper triangle of symmetric matrices."),
     "fisher_z": Param(False, Boolean(), "Fisher z = artanh(r) of the upper triangle."),
     "pca_components": Param(None, Optional(Integer(1)), "Project rows onto this many principal components."),
     "validation_fraction": Param(0.0, Real(0.0, 0.5, high_open=True), "Share held out for early stopping."),
     "n_iter_no_change": Param(10, Integer(1), "Epochs without validation improvement before stopping."),
-    "callbacks": Param(None, Anything("a list of callables f(epoch, logs) -> bool | None", _is_callbacks),
-                       "Called after every epoch; True stops training.", cli=False, saved=False),
-    "checkpoint_dir": Param(None, Anything("a folder path or None",
-                                           lambda v: v is None or isinstance(v, (str, os.PathLike))),
-                            "Save a checkpoint each epoch and resume from it.", saved=False),
-    "device": Param("auto", Anything("'auto', 'cpu', 'cuda' or 'cuda:N'", _is_device, error=ValueError),
-                    "auto, cpu, cuda or cuda:N."),
-    "random_state": Param(None, Anything("None, an integer in [0, 2**32) or a RandomState", _is_seed, int),
-                          "Seed of every random choice."),
+    "callbacks": Param(
+        None,
+        Anything("a list of callables f(epoch, logs) -> bool | None", _is_callbacks),
+        "Called after every epoch; True stops training.",
+        cli=False,
+        saved=False,
+    ),
+    "checkpoint_dir": Param(
+        None,
+        Anything("a folder path or None", lambda v: v is None or isinstance(v, (str, os.PathLike))),
+        "Save a checkpoint each epoch and resume from it.",
+        saved=False,
+    ),
+    "device": Param(
+        "auto",
+        Anything("'auto', 'cpu', 'cuda' or 'cuda:N'", _is_device, error=ValueError),
+        "auto, cpu, cuda or cuda:N.",
+    ),
+    "random_state": Param(
+        None, Anything("None, an integer in [0, 2**32) or a RandomState", _is_seed, int), "Seed of every random choice."
+    ),
     "verbose": Param(0, Integer(0), "1 shows a progress bar.", saved=False),
 }
 
@@ -284,10 +323,12 @@ def check_params(params: dict) -> None:
     if params["batch_size"] < 2 * params["samples_per_class"]:
         raise ValueError(
             f"batch_size={params['batch_size']} holds fewer than 2 classes of samples_per_class="
-            f"{params['samples_per_class']}; raise batch_size or lower samples_per_class.")
+            f"{params['samples_per_class']}; raise batch_size or lower samples_per_class."
+        )
     if params["pca_components"] is not None and params["encoder"] == "conv":
         raise ValueError(
             "encoder='conv' needs the pixel grid, which pca_components replaces by principal components; "
-            "use encoder='mlp' with pca_components, or pca_components=None with the conv encoder.")
+            "use encoder='mlp' with pca_components, or pca_components=None with the conv encoder."
+        )
     if params["fisher_z"] and params["symmetric"] is False:
         raise ValueError("fisher_z=True applies to symmetric correlation matrices; pass symmetric=True or 'auto'.")

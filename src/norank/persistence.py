@@ -45,8 +45,21 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.safetensors"
 MAX_CONFIG_BYTES = 256 * 1024**2
 MAX_HEADER_BYTES = 100 * 1024**2  # safetensors' own limit
-_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8, "U32": 4,
-             "U16": 2, "U8": 1, "BOOL": 1}
+_ITEMSIZE = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U64": 8,
+    "U32": 4,
+    "U16": 2,
+    "U8": 1,
+    "BOOL": 1,
+}
 
 
 class _NotAModel(ValueError):
@@ -92,8 +105,12 @@ def _embedder_state(est) -> tuple[dict, dict]:
         "encoder_selection_": json_safe(est.encoder_selection_, "encoder_selection_"),
     }
     config = {
-        "format": MODEL_FORMAT, "format_version": MODEL_FORMAT_VERSION, "norank_version": __version__,
-        "estimator": type(est).__name__, "params": params_to_json(est.get_params()), "fitted": fitted,
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "norank_version": __version__,
+        "estimator": type(est).__name__,
+        "params": params_to_json(est.get_params()),
+        "fitted": fitted,
         "preprocessing": json_safe(pre_config, "preprocessing"),
     }
     tensors = {f"encoder.{k}": v.detach().cpu().contiguous() for k, v in est.encoder_.state_dict().items()}
@@ -133,8 +150,19 @@ def load_model(cls, path, device="cpu", head: HeadSpec | None = None):
         raise
     except InvalidModel as exc:
         raise ValueError(f"{path} is not a valid norank model: {exc}; save the model again.") from None
-    except (KeyError, IndexError, AttributeError, OverflowError, RecursionError, RuntimeError, UnicodeError,
-            SafetensorError, TypeError, ValueError, OSError) as exc:
+    except (
+        KeyError,
+        IndexError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+        RuntimeError,
+        UnicodeError,
+        SafetensorError,
+        TypeError,
+        ValueError,
+        OSError,
+    ) as exc:
         raise ValueError(f"{path} is not a valid norank model ({type(exc).__name__}: {exc}); save it again.") from None
 
 
@@ -202,8 +230,9 @@ def _load(cls, folder: Path, device, head: HeadSpec | None):
     params = read_params(config.get("params"), version)
     fitted = read_fitted(config.get("fitted"), params, version, tuple(ENCODERS))
     metrics = (DEFAULT_METRIC, *[m for m in METRICS if m != DEFAULT_METRIC])  # the default first: older models
-    pre_state, pre_arrays = read_preprocessing(config.get("preprocessing"), params, fitted, tuple(NORMALIZATIONS),
-                                               metrics)
+    pre_state, pre_arrays = read_preprocessing(
+        config.get("preprocessing"), params, fitted, tuple(NORMALIZATIONS), metrics
+    )
     expected = {f"preprocessing.{k}": v for k, v in pre_arrays.items()}
     if head is not None:
         head_shapes = head.shapes(config["head"], params, fitted)
@@ -215,13 +244,15 @@ def _load(cls, folder: Path, device, head: HeadSpec | None):
         expected.update({f"{prefix}.{k}": ((_dtype_name(v.dtype),), tuple(v.shape)) for k, v in state.items()})
     _compare(header, expected)
     n_classes = str(len(fitted["classes_"]))
-    _want(metadata.get("n_classes", n_classes if version == 1 else None) == n_classes,
-          f"fitted.classes_ holds {len(fitted['classes_'])} labels, the weights were saved for "
-          f"{metadata.get('n_classes')!s:.20} classes")
+    _want(
+        metadata.get("n_classes", n_classes if version == 1 else None) == n_classes,
+        f"fitted.classes_ holds {len(fitted['classes_'])} labels, the weights were saved for "
+        f"{metadata.get('n_classes')!s:.20} classes",
+    )
     tensors = _read_weights(folder / WEIGHTS_FILE, config.get("weights"), version)
     est = _assemble(cls, params, fitted, pre_state, modules, tensors, device)
     if head is not None:
-        arrays = {k[len("classifier."):]: v.numpy() for k, v in tensors.items() if k.startswith("classifier.")}
+        arrays = {k[len("classifier.") :]: v.numpy() for k, v in tensors.items() if k.startswith("classifier.")}
         head.restore(est, config["head"], arrays)
     return est
 
@@ -237,25 +268,37 @@ def read_header(file: Path) -> tuple[dict, dict]:
         header = _parse_json(f.read(n), f"the header of {WEIGHTS_FILE}")
     _want(isinstance(header, dict), f"the header of {WEIGHTS_FILE} is not an object")
     metadata = header.pop("__metadata__", None) or {}
-    _want(isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values()),
-          f"the metadata of {WEIGHTS_FILE} must map names to strings")
+    _want(
+        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values()),
+        f"the metadata of {WEIGHTS_FILE} must map names to strings",
+    )
     entries, spans = {}, []
     for name, entry in header.items():
-        _want(isinstance(entry, dict) and set(entry) == {"dtype", "shape", "data_offsets"},
-              f"tensor {name!r:.60} of {WEIGHTS_FILE} needs exactly dtype, shape and data_offsets")
+        _want(
+            isinstance(entry, dict) and set(entry) == {"dtype", "shape", "data_offsets"},
+            f"tensor {name!r:.60} of {WEIGHTS_FILE} needs exactly dtype, shape and data_offsets",
+        )
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         _want(isinstance(dtype, str) and dtype in _ITEMSIZE, f"tensor {name!r:.60} has an unknown dtype")
-        _want(isinstance(shape, list) and len(shape) <= 32 and all(_is_count(s) for s in shape),
-              f"tensor {name!r:.60} has a malformed shape")
-        _want(isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)
-              and offsets[1] - offsets[0] == math.prod(shape) * _ITEMSIZE[dtype],
-              f"tensor {name!r:.60} has data offsets that disagree with its shape")
+        _want(
+            isinstance(shape, list) and len(shape) <= 32 and all(_is_count(s) for s in shape),
+            f"tensor {name!r:.60} has a malformed shape",
+        )
+        _want(
+            isinstance(offsets, list)
+            and len(offsets) == 2
+            and all(_is_count(o) for o in offsets)
+            and offsets[1] - offsets[0] == math.prod(shape) * _ITEMSIZE[dtype],
+            f"tensor {name!r:.60} has data offsets that disagree with its shape",
+        )
         entries[name] = (dtype, tuple(shape))
         spans.append(tuple(offsets))
     spans.sort()
     ends = [0] + [e for _, e in spans]
-    _want(all(b == e for (b, _), e in zip(spans, ends, strict=False)) and ends[-1] == size - 8 - n,
-          f"the tensors of {WEIGHTS_FILE} do not tile its data exactly")
+    _want(
+        all(b == e for (b, _), e in zip(spans, ends, strict=False)) and ends[-1] == size - 8 - n,
+        f"the tensors of {WEIGHTS_FILE} do not tile its data exactly",
+    )
     return entries, metadata
 
 
@@ -266,8 +309,16 @@ def _is_count(v) -> bool:
 def _dtype_name(dtype) -> str:
     import torch
 
-    names = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-             torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8", torch.bool: "BOOL"}
+    names = {
+        torch.float64: "F64",
+        torch.float32: "F32",
+        torch.float16: "F16",
+        torch.bfloat16: "BF16",
+        torch.int64: "I64",
+        torch.int32: "I32",
+        torch.uint8: "U8",
+        torch.bool: "BOOL",
+    }
     return names.get(dtype, str(dtype))
 
 
@@ -279,19 +330,31 @@ def _meta_modules(params: dict, fitted: dict, n_features: int, n_tensors: int) -
     from norank.encoders import construct_encoder as encoder_layout  # the modules, left uninitialised
 
     # Each MLP layer stores two tensors: refuse a layer count the file cannot hold before laying them out.
-    _want(fitted["encoder_kind_"] == "transformer" or 2 * len(params["hidden_layer_sizes"]) < n_tensors,
-          f"params.hidden_layer_sizes has more layers than {WEIGHTS_FILE} holds tensors for")
+    _want(
+        fitted["encoder_kind_"] == "transformer" or 2 * len(params["hidden_layer_sizes"]) < n_tensors,
+        f"params.hidden_layer_sizes has more layers than {WEIGHTS_FILE} holds tensors for",
+    )
     try:
         with torch.device("meta"):
-            modules = {"encoder": encoder_layout(
-                fitted["encoder_kind_"], n_features, fitted["input_shape_"], tuple(params["hidden_layer_sizes"]),
-                params["embedding_dim"], params["dropout"], params["layer_norm"])}
+            modules = {
+                "encoder": encoder_layout(
+                    fitted["encoder_kind_"],
+                    n_features,
+                    fitted["input_shape_"],
+                    tuple(params["hidden_layer_sizes"]),
+                    params["embedding_dim"],
+                    params["dropout"],
+                    params["layer_norm"],
+                )
+            }
             if params["projection_head"]:
                 modules["head"] = ProjectionHead(params["embedding_dim"])
     except (ValueError, TypeError, RuntimeError, OverflowError) as exc:
         raise InvalidModel(f"the encoder it describes cannot be built ({exc})") from None
-    _want(all(t.is_meta for m in modules.values() for t in m.state_dict().values()),
-          "the encoder's layout allocated memory")  # a guard: shapes must cost nothing before they are checked
+    _want(
+        all(t.is_meta for m in modules.values() for t in m.state_dict().values()),
+        "the encoder's layout allocated memory",
+    )  # a guard: shapes must cost nothing before they are checked
     return modules
 
 
@@ -301,8 +364,11 @@ def _compare(header: dict, expected: dict) -> None:
     _want(not extra, f"{WEIGHTS_FILE} holds tensor(s) {[e[:60] for e in extra[:3]]} that the config does not describe")
     for name, (dtypes, shape) in expected.items():
         have = header[name]
-        _want(have[0] in dtypes and have[1] == shape, f"tensor {name} is {have[0]} {list(have[1])} in {WEIGHTS_FILE}, "
-              f"but the config implies {'/'.join(dtypes)} {list(shape)} (input_shape_ or layer sizes differ)")
+        _want(
+            have[0] in dtypes and have[1] == shape,
+            f"tensor {name} is {have[0]} {list(have[1])} in {WEIGHTS_FILE}, "
+            f"but the config implies {'/'.join(dtypes)} {list(shape)} (input_shape_ or layer sizes differ)",
+        )
 
 
 def _read_weights(file: Path, record, version: int) -> dict:
@@ -311,8 +377,10 @@ def _read_weights(file: Path, record, version: int) -> dict:
     blob = file.read_bytes()
     if version >= 2:
         _want(isinstance(record, dict) and set(record) == {"sha256", "bytes"}, "the weights record is malformed")
-        _want(record["bytes"] == len(blob) and record["sha256"] == hashlib.sha256(blob).hexdigest(),
-              f"{WEIGHTS_FILE} is not the file this config was saved with (its SHA-256 differs)")
+        _want(
+            record["bytes"] == len(blob) and record["sha256"] == hashlib.sha256(blob).hexdigest(),
+            f"{WEIGHTS_FILE} is not the file this config was saved with (its SHA-256 differs)",
+        )
     tensors = deserialise(blob)
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
     _want(not bad, f"tensor(s) {bad[:3]} hold NaN or infinity")
@@ -322,14 +390,16 @@ def _read_weights(file: Path, record, version: int) -> dict:
 def _assemble(cls, params, fitted, pre_state, modules, tensors, device):
     from norank.preprocessing import TensorPreprocessor
 
-    arrays = {k[len("preprocessing."):]: v.numpy() for k, v in tensors.items() if k.startswith("preprocessing.")}
+    arrays = {k[len("preprocessing.") :]: v.numpy() for k, v in tensors.items() if k.startswith("preprocessing.")}
     _want(bool((arrays["scale_"] > 0).all()), "preprocessing.scale_ holds values that are not positive")
     pre = TensorPreprocessor.from_state({**pre_state, "input_shape_": list(pre_state["input_shape_"])}, arrays)
     for prefix, module in modules.items():
-        part = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+        part = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
         module.load_state_dict(part, strict=True, assign=True)
-        _want(not any(t.is_meta for t in [*module.parameters(), *module.buffers()]),
-              f"the {prefix} has state that {WEIGHTS_FILE} does not hold")
+        _want(
+            not any(t.is_meta for t in [*module.parameters(), *module.buffers()]),
+            f"the {prefix} has state that {WEIGHTS_FILE} does not hold",
+        )
         module.to(device).eval()
     est = cls(**params)
     est.classes_ = fitted["classes_"]

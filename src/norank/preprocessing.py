@@ -136,8 +136,15 @@ class TensorPreprocessor:
     pca_mean_: np.ndarray | None
     pca_components_: np.ndarray | None
 
-    def __init__(self, normalization="sample", symmetric="auto", fisher_z=False, fisher_clip=0.999, n_components=None,
-                 tangent_metric=DEFAULT_METRIC):
+    def __init__(
+        self,
+        normalization="sample",
+        symmetric="auto",
+        fisher_z=False,
+        fisher_clip=0.999,
+        n_components=None,
+        tangent_metric=DEFAULT_METRIC,
+    ):
         self.normalization = normalization
         self.symmetric = symmetric
         self.fisher_z = fisher_z
@@ -148,9 +155,7 @@ class TensorPreprocessor:
     # -- fitting -------------------------------------------------------------------------------------
     def fit(self, X) -> TensorPreprocessor:
         if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization={self.normalization!r} is not supported; use one of {NORMALIZATIONS}."
-            )
+            raise ValueError(f"normalization={self.normalization!r} is not supported; use one of {NORMALIZATIONS}.")
         self.input_shape_ = tuple(int(s) for s in X.shape[1:])
         if self.symmetric == "auto":
             self.symmetric_ = looks_symmetric(X)
@@ -206,8 +211,11 @@ class TensorPreprocessor:
         width = self.n_features_ if self.n_components is None else int(self.n_components)
         if self.normalization != "sample" or width >= 3:
             return
-        after = " after pca_components" if self.n_components is not None else (
-            " (the strict upper triangle of symmetric matrices)" if self.symmetric_ else "")
+        after = (
+            " after pca_components"
+            if self.n_components is not None
+            else (" (the strict upper triangle of symmetric matrices)" if self.symmetric_ else "")
+        )
         message = (
             f"normalization='sample' z-scores each sample over its own values, but got {width} feature(s) per "
             f"sample{after}: every sample would become {'the same point' if width == 1 else 'one of 3 points'}. "
@@ -365,7 +373,10 @@ class TensorPreprocessor:
     @classmethod
     def from_state(cls, config: dict, arrays: dict) -> TensorPreprocessor:
         pre = cls(
-            config["normalization"], config["symmetric"], config["fisher_z"], config["fisher_clip"],
+            config["normalization"],
+            config["symmetric"],
+            config["fisher_z"],
+            config["fisher_clip"],
             config.get("n_components"),  # absent from models saved before PCA existed
             config.get("tangent_metric", DEFAULT_METRIC),
         )

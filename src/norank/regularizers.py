@@ -52,8 +52,10 @@ def _check_z(z: torch.Tensor) -> None:
 
 def _given(x: torch.Tensor | None) -> torch.Tensor:
     if x is None:
-        raise ValueError("this term compares input and embedding geometry: pass the batch's preprocessed "
-                         "inputs as x (inputs=...), a (B, d) tensor.")
+        raise ValueError(
+            "this term compares input and embedding geometry: pass the batch's preprocessed "
+            "inputs as x (inputs=...), a (B, d) tensor."
+        )
     return x
 
 

@@ -153,8 +153,10 @@ def describe(kind: str, selection: dict) -> str:
     """One line for verbose output: what the rule measured (select_encoder's scores) and what it chose."""
     if selection.get("conv") is None:
         return f"norank encoder='auto': {kind} (no choice for this input)"
-    return (f"norank encoder='auto': leave-one-out 1-NN of the training images' pixels {selection['mlp']:.3f}, "
-            f"of local features {selection['conv']:.3f}; training {kind}")
+    return (
+        f"norank encoder='auto': leave-one-out 1-NN of the training images' pixels {selection['mlp']:.3f}, "
+        f"of local features {selection['conv']:.3f}; training {kind}"
+    )
 
 
 def _generator(random_state) -> np.random.Generator:

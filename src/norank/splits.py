@@ -38,8 +38,10 @@ def holdout_split(y, test_size: float = 0.3, random_state=0, *, shuffled: bool =
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
         small = classes[counts < 2][:5].tolist()
-        raise ValueError(f"The stratified held-out split needs at least 2 samples per class, but classes {small} "
-                         "have fewer; drop those classes or pass more data.")
+        raise ValueError(
+            f"The stratified held-out split needs at least 2 samples per class, but classes {small} "
+            "have fewer; drop those classes or pass more data."
+        )
     sss = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=_legacy_seed(random_state))
     train, test = next(sss.split(np.zeros(len(y)), y))
     return (train, test) if shuffled else (np.sort(train), np.sort(test))

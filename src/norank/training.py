@@ -28,8 +28,17 @@ from norank.objective import Objective
 from norank.preprocessing import IN_MEMORY_BYTES
 from norank.validation import LazyArray
 
-__all__ = ["BatchSampler", "EmbeddingModel", "Features", "NonFiniteLossError", "TrainResult", "Run", "adam",
-           "fit_encoder", "sgd"]
+__all__ = [
+    "BatchSampler",
+    "EmbeddingModel",
+    "Features",
+    "NonFiniteLossError",
+    "TrainResult",
+    "Run",
+    "adam",
+    "fit_encoder",
+    "sgd",
+]
 
 # An optimiser factory: the parameter groups of a run -> the optimiser over them.
 OptimizerFactory = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
@@ -163,8 +172,13 @@ def fit_encoder(
     """
     device = torch.device(device)
     # Ranks given different data: one clear error on every rank, before the first training collective.
-    distributed.check_agreement(np.unique(labels) if classes is None else classes, X.shape[1:],
-                                getattr(X, "dtype", None), len(sampler), labels=labels)
+    distributed.check_agreement(
+        np.unique(labels) if classes is None else classes,
+        X.shape[1:],
+        getattr(X, "dtype", None),
+        len(sampler),
+        labels=labels,
+    )
     features = Features(X, preprocessor, indices, device)
     labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(int(seed))
@@ -281,4 +295,3 @@ def non_finite_message(terms: dict, epoch) -> str:
         "too high (try 10x lower), a margin too large for the distance, or unscaled input (use "
         "normalization='sample' or 'feature')."
     )
-

@@ -59,9 +59,7 @@ def as_numpy(a):
 
 def _check_sparse(X) -> None:
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError(
-            "Sparse input is not supported: norank needs dense tensors. Convert with X.toarray() first."
-        )
+        raise TypeError("Sparse input is not supported: norank needs dense tensors. Convert with X.toarray() first.")
 
 
 def check_dtype(dtype, what: str = "X") -> None:
@@ -281,8 +279,7 @@ def label_values(y, n_samples: int, name: str = "y", *, x_name: str = "X", optio
     if len(y) != n_samples:
         raise ValueError(
             f"{name} has {len(y)} labels but {x_name} has {n_samples} samples; "
-            f"pass one label per row (sample) of {x_name}"
-            + (f", or {name}=None." if optional else ".")
+            f"pass one label per row (sample) of {x_name}" + (f", or {name}=None." if optional else ".")
         )
     kind = y.dtype.kind
     if kind == "O":

@@ -59,9 +59,7 @@ def seed_of(random_state) -> int:
     if random_state is None:
         return 0
     if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise TypeError(
-            f"random_state must be an int, got {type(random_state).__name__}; pass an integer seed."
-        )
+        raise TypeError(f"random_state must be an int, got {type(random_state).__name__}; pass an integer seed.")
     return int(random_state)
 
 

@@ -45,8 +45,12 @@ def tangent_features(X_fit, metric: str, *others):
     reference = fit_reference(X_fit, metric)
     F = tangent_vectors(X_fit, reference, metric)
     scaler = StandardScaler().fit(F)
-    return reference, scaler, scaler.transform(F), *(scaler.transform(tangent_vectors(other, reference, metric))
-                                                    for other in others)
+    return (
+        reference,
+        scaler,
+        scaler.transform(F),
+        *(scaler.transform(tangent_vectors(other, reference, metric)) for other in others),
+    )
 
 
 class _TangentLinear(Baseline):

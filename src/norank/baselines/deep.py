@@ -79,8 +79,16 @@ class VAEBaseline(_TorchBaseline):
 
     name = "vae"
 
-    def __init__(self, latent_dim=10, hidden_layer_sizes=(256,), epochs=30, batch_size=64, learning_rate=1e-3,
-                 beta=1.0, random_state=0):
+    def __init__(
+        self,
+        latent_dim=10,
+        hidden_layer_sizes=(256,),
+        epochs=30,
+        batch_size=64,
+        learning_rate=1e-3,
+        beta=1.0,
+        random_state=0,
+    ):
         store_params(self, locals())
 
     def _train(self, data, y, generator, seed):
@@ -149,8 +157,19 @@ class DECBaseline(_TorchBaseline):
 
     name = "dec"
 
-    def __init__(self, n_clusters=None, latent_dim=10, hidden_layer_sizes=(256,), epochs=20, refine_epochs=20,
-                 batch_size=64, learning_rate=1e-3, alpha=1.0, tol=0.001, random_state=0):
+    def __init__(
+        self,
+        n_clusters=None,
+        latent_dim=10,
+        hidden_layer_sizes=(256,),
+        epochs=20,
+        refine_epochs=20,
+        batch_size=64,
+        learning_rate=1e-3,
+        alpha=1.0,
+        tol=0.001,
+        random_state=0,
+    ):
         store_params(self, locals())
 
     def _cluster_count(self, y, n):

@@ -40,8 +40,9 @@ class TransformerBaseline(Baseline):
         params = dict(self.params or {})
         taken = sorted({"encoder", "random_state"} & set(params))
         if taken:
-            raise ValueError(f"params may not set {taken}: the transformer baseline fixes them; "
-                             "pass random_state directly.")
+            raise ValueError(
+                f"params may not set {taken}: the transformer baseline fixes them; pass random_state directly."
+            )
         self.embedder_ = NoRankEmbedder(encoder="transformer", random_state=seed_of(self.random_state), **params)
         self.embedder_.fit(X, y)
         self.n_components_ = int(self.embedder_.embedding_dim)

@@ -114,6 +114,4 @@ def as_rng(random_state: RandomState) -> np.random.Generator:
         return random_state
     if random_state is None or (isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)):
         return np.random.default_rng(random_state)
-    raise TypeError(
-        f"random_state must be an int, None or a numpy Generator, got {type(random_state).__name__}."
-    )
+    raise TypeError(f"random_state must be an int, None or a numpy Generator, got {type(random_state).__name__}.")

@@ -133,15 +133,16 @@ def _read_csv(path, y_key):
         bad = next(c for c in feature_cols if _as_float(body[:, c]) is None)
         name = header[bad] if header is not None else bad
         raise TypeError(
-            f"column {name!r} of {path.name} is not numeric; pass y_key={name!r} if it holds the "
-            "labels, or remove it."
+            f"column {name!r} of {path.name} is not numeric; pass y_key={name!r} if it holds the labels, or remove it."
         )
     y = None
     if label_col is not None:
         empty = np.flatnonzero(np.char.strip(body[:, label_col]) == "")
         if len(empty):
-            raise ValueError(f"data row {empty[0] + 1} of {path.name} has an empty label (column {label_col}); "
-                             "every sample needs a label: fill it in or drop the row.")
+            raise ValueError(
+                f"data row {empty[0] + 1} of {path.name} has an empty label (column {label_col}); "
+                "every sample needs a label: fill it in or drop the row."
+            )
         y = _as_float(body[:, label_col])
         y = body[:, label_col] if y is None else y
     return X, y

@@ -37,8 +37,9 @@ def _simulate(name, what, classes, easy, hard_recipe, n_per_class, hard, random_
     y = np.repeat(np.arange(len(classes), dtype=np.int64), n)
     kind = "randomised (hard)" if hard else "paper recipe"
     description = f"Simulated {what}, {kind}, 4 x {n}, 64x64."
-    return Dataset(name=f"{name}-hard" if hard else name, X=X, y=y, target_names=classes.copy(), meta={},
-                   description=description)
+    return Dataset(
+        name=f"{name}-hard" if hard else name, X=X, y=y, target_names=classes.copy(), meta={}, description=description
+    )
 
 
 # ----------------------------------------------------------------------------------------- galaxy
@@ -173,5 +174,6 @@ def make_crystal(n_per_class: int = 100, hard: bool = False, random_state: Rando
     N(0, 0.05) noise. ``hard=True`` randomises lattice spacing, angle, phase, line width, vacancy
     defects, illumination, background and noise level per sample (see docs/datasets.md).
     """
-    return _simulate("crystal", "crystal lattices", CRYSTAL_CLASSES, _crystal_easy, _crystal_hard, n_per_class, hard,
-                     random_state)
+    return _simulate(
+        "crystal", "crystal lattices", CRYSTAL_CLASSES, _crystal_easy, _crystal_hard, n_per_class, hard, random_state
+    )

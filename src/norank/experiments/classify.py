@@ -56,8 +56,7 @@ def scores(y_true, predicted, class_scores, classes) -> dict:
         warnings.simplefilter("ignore", UserWarning)  # predicted classes absent from the test part
         balanced = float(balanced_accuracy_score(y_true, predicted))
     auc = None if class_scores is None else roc_auc(y_true, class_scores, classes)
-    return {"accuracy": float(np.mean(np.asarray(predicted) == y_true)), "balanced_accuracy": balanced,
-            "roc_auc": auc}
+    return {"accuracy": float(np.mean(np.asarray(predicted) == y_true)), "balanced_accuracy": balanced, "roc_auc": auc}
 
 
 def roc_auc(y_true, class_scores, classes) -> float | None:

@@ -49,7 +49,7 @@ def views(dataset, embeddings, path):
         ax.scatter(P[:, 0], P[:, 1], c=y, s=6, cmap="tab20" if len(np.unique(y)) > 10 else "tab10")
         ax.set_title(name, fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.suptitle(f"{dataset}: held-out test embeddings (PCA to 2-D)", fontsize=10)
     fig.tight_layout()
@@ -65,8 +65,9 @@ def bars(results, dataset, path):
     if not groups:
         return False
     names = sorted(groups, key=lambda m: (is_supervised(m), m))
-    fig, axes = plt.subplots(1, len(BAR_METRICS), figsize=(2.6 * len(BAR_METRICS), 0.25 * len(names) + 1.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(BAR_METRICS), figsize=(2.6 * len(BAR_METRICS), 0.25 * len(names) + 1.6), squeeze=False
+    )
     for ax, metric in zip(axes[0], BAR_METRICS, strict=True):
         stats = [R.summarise(groups[m], metric) for m in names]
         means = [s[0] if s else np.nan for s in stats]
@@ -114,8 +115,14 @@ def efficiency(records, path):
     for method, rs in R.by_method(records).items():
         fr = sorted({r.get("train_fraction", 1.0) for r in rs})
         stats = [R.summarise([r for r in rs if r.get("train_fraction", 1.0) == f], "knn_accuracy") for f in fr]
-        ax.errorbar([100 * f for f in fr], [s[0] for s in stats], yerr=[s[1] for s in stats], marker="o",
-                    label="norank" if method.startswith("norank") else method, capsize=3)
+        ax.errorbar(
+            [100 * f for f in fr],
+            [s[0] for s in stats],
+            yerr=[s[1] for s in stats],
+            marker="o",
+            label="norank" if method.startswith("norank") else method,
+            capsize=3,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("% of the training split")
     ax.set_ylabel("held-out 1-NN accuracy")
@@ -132,8 +139,12 @@ def study_curves(records, folder, study) -> list[str]:
     made = []
     for d in sorted({r["dataset"] for r in records}):
         name = f"curves_{study}_{d}.png"
-        if curves([r for r in records if r["dataset"] == d], Path(folder) / name, f"{study} on {d} (first seed)",
-                  label=lambda r: r["variant"]):
+        if curves(
+            [r for r in records if r["dataset"] == d],
+            Path(folder) / name,
+            f"{study} on {d} (first seed)",
+            label=lambda r: r["variant"],
+        ):
             made.append(name)
     return made
 
@@ -153,8 +164,15 @@ def sensitivity_heatmaps(means, margins, rows, columns, title, path) -> bool:
             image = ax.imshow(grid, vmin=low, vmax=high, cmap="viridis", origin="lower")
             for (i, j), v in np.ndenumerate(grid):
                 if np.isfinite(v):
-                    ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8,
-                            color="white" if v < (low + high) / 2 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.3f}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if v < (low + high) / 2 else "black",
+                    )
             ax.set_xticks(range(len(columns)), [f"{u:g}" for u in columns])
             ax.set_yticks(range(len(rows)), [f"{d:g}" for d in rows])
             ax.set_xlabel("uniformity_weight", fontsize=8)
@@ -182,8 +200,12 @@ def make_all(results, embeddings, folder) -> list[str]:
         if bars(results, d, folder / f"bars_{d}.png"):
             made.append(f"bars_{d}.png")
     main_norank = R.select(results["records"], method=NORANK, protocol="heldout", split="stratified", study=None)
-    if curves(main_norank, folder / "curves_norank.png", "norank training curves per dataset (first seed)",
-              label=lambda r: r["dataset"]):
+    if curves(
+        main_norank,
+        folder / "curves_norank.png",
+        "norank training curves per dataset (first seed)",
+        label=lambda r: r["dataset"],
+    ):
         made.append("curves_norank.png")
     for name, study in STUDIES.items():
         sel = R.select(results["records"], study=name)

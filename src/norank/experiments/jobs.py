@@ -49,9 +49,14 @@ def plan(datasets, methods, seeds, protocols, studies, sites, quick, study_seeds
     main = main_jobs(datasets, methods, seeds, protocols, sites, spd)
     available = set(methods) | set(M.all_methods())
     study_seed_list = seeds if study_seeds is None else seeds[:study_seeds]
-    extra = [job for study in studies
-             for job in S.study_jobs(study, datasets, study_seed_list, available, quick, protocols, sites,
-                                     methods=methods, spd=spd)]
+    extra = [
+        job
+        for study in studies
+        for job in S.study_jobs(
+            study, datasets, study_seed_list, available, quick, protocols, sites, methods=methods, spd=spd
+        )
+    ]
+
     def by_seed(job):
         return seeds.index(job.seed)
 
@@ -64,10 +69,19 @@ def identity(dataset, method, protocol, seed, split, study, variant, train_fract
 
 
 def job_identity(job: Job) -> tuple:
-    return identity(job.dataset, job.method, job.protocol, job.seed, job.split, job.study, job.variant,
-                    job.train_fraction)
+    return identity(
+        job.dataset, job.method, job.protocol, job.seed, job.split, job.study, job.variant, job.train_fraction
+    )
 
 
 def record_identity(rec: dict) -> tuple:
-    return identity(rec["dataset"], rec["method"], rec["protocol"], rec["seed"], rec["split"], rec.get("study"),
-                    rec.get("variant"), rec.get("train_fraction", 1.0))
+    return identity(
+        rec["dataset"],
+        rec["method"],
+        rec["protocol"],
+        rec["seed"],
+        rec["split"],
+        rec.get("study"),
+        rec.get("variant"),
+        rec.get("train_fraction", 1.0),
+    )

@@ -29,8 +29,13 @@ PREDICTING = ("tangent_logistic", "tangent_svc")
 # raised the 70/30 scores further but lowered leave-site-out ones (study i, docs/defaults.md "ABIDE"),
 # so it is not part of the setting.
 DATASET_SETTINGS: dict[str, tuple[dict, str]] = {
-    "abide": ({"dropout": 0.5}, ("6105 connectivity features for about 610 training samples: dropout 0.5 "
-                                 "raised held-out 1-NN accuracy from 0.651 to 0.665 over 3 seeds (docs/defaults.md)")),
+    "abide": (
+        {"dropout": 0.5},
+        (
+            "6105 connectivity features for about 610 training samples: dropout 0.5 "
+            "raised held-out 1-NN accuracy from 0.651 to 0.665 over 3 seeds (docs/defaults.md)"
+        ),
+    ),
 }
 
 # Dataset settings the transformer baseline does not share: principal components have no rows or
@@ -59,8 +64,9 @@ def registry() -> dict[str, Method]:
     methods = {NORANK: Method(NORANK, True, norank_settings=True)}
     for name in baselines.BASELINES:
         predicts = name in PREDICTING
-        methods[name] = Method(name, name in baselines.SUPERVISED or predicts, name == "transformer", predicts,
-                               spd_only=name in spd_only)
+        methods[name] = Method(
+            name, name in baselines.SUPERVISED or predicts, name == "transformer", predicts, spd_only=name in spd_only
+        )
     for name, loss in LOSS_METHODS.items():
         methods[name] = Method(name, True, norank_settings=True, loss=loss)
     return methods
@@ -169,8 +175,9 @@ def check_methods(names) -> list[str]:
     return list(names)
 
 
-def make_method(name: str, seed: int, dataset: str, quick: bool = False, overrides: dict | None = None,
-                n_classes: int | None = None):
+def make_method(
+    name: str, seed: int, dataset: str, quick: bool = False, overrides: dict | None = None, n_classes: int | None = None
+):
     """A fresh model for one run: norank (a loss method, or a study variant with `overrides`) or a baseline.
 
     DEC gets `n_clusters` = the number of training classes (the same k the metrics' k-means uses), so it

@@ -67,8 +67,9 @@ class Outcome:
     history: dict | None = None
 
 
-def score(model, X, y, train, test, protocol: str, supervised: bool, seed: int, target_names=None,
-          predicts: bool = False) -> Outcome:
+def score(
+    model, X, y, train, test, protocol: str, supervised: bool, seed: int, target_names=None, predicts: bool = False
+) -> Outcome:
     """Fit `model` and score its embedding under `protocol`.
 
     heldout: fit on X[train] (labels only when `supervised`), embed and score X[test]; classification
@@ -93,8 +94,7 @@ def score(model, X, y, train, test, protocol: str, supervised: bool, seed: int, 
         Z, metrics, recall = _heldout_scores(model, X_tr, y_tr, X[test], y[test], seed, names, predicts)
     metrics = {k: _clean(v) for k, v in metrics.items()}
     history = getattr(model, "history_", None) or getattr(getattr(model, "embedder_", None), "history_", None)
-    return Outcome(metrics, seconds, np.asarray(Z, dtype=np.float32), _diagnostics(model, Z, history), recall,
-                   history)
+    return Outcome(metrics, seconds, np.asarray(Z, dtype=np.float32), _diagnostics(model, Z, history), recall, history)
 
 
 def _heldout_scores(model, X_tr, y_tr, X_te, y_te, seed, names, predicts):

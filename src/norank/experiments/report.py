@@ -26,12 +26,14 @@ HELDOUT_NOTE = (
     "accuracy, balanced accuracy and ROC-AUC (binary; macro one-vs-rest beyond two classes) from a logistic "
     "regression probe fitted on the training embeddings, or from the method's own predictions when it predicts, "
     "as tangent_logistic and tangent_svc do). ABIDE also leaves out each site with at least 40 subjects in turn "
-    "(mean ± std across sites). **in-sample** (the paper's): fit and score on the same samples.")
+    "(mean ± std across sites). **in-sample** (the paper's): fit and score on the same samples."
+)
 GROUPS_NOTE = (
     "Groups: unsupervised (label-blind) methods and supervised ones are separate tables; bold marks the best "
     "mean per column within a table. norank learns from labels, so it belongs to the supervised group (with "
     "`norank_<loss>`: norank's encoder and settings with another loss); it is repeated in italics under the "
-    "unsupervised table for reference only.")
+    "unsupervised table for reference only."
+)
 
 
 # -- main tables ---------------------------------------------------------------------------------------
@@ -97,14 +99,19 @@ def site_comparison(records, dataset) -> str:
     columns = [f"{SHORT[c]}, {part}" for part in ("70/30", "sites") for c in present]
 
     def stats_of(recs, _columns):
-        parts = {"70/30": [r for r in recs if not _is_site(r["split"])],
-                 "sites": [r for r in recs if _is_site(r["split"])]}
+        parts = {
+            "70/30": [r for r in recs if not _is_site(r["split"])],
+            "sites": [r for r in recs if _is_site(r["split"])],
+        }
         return {f"{SHORT[c]}, {p}": summarise(rs, c) for p, rs in parts.items() for c in present}
 
     n_sites = len({r["split"] for r in sites})
-    return (f"#### {dataset}: 70/30 splits beside leave-site-out\n\n70/30: mean ± std over "
-            f"{len({r['seed'] for r in strat})} seed(s); sites: mean ± std over the {n_sites} left-out sites.\n\n"
-            + grouped_tables(strat + sites, columns, stats_of) + "\n")
+    return (
+        f"#### {dataset}: 70/30 splits beside leave-site-out\n\n70/30: mean ± std over "
+        f"{len({r['seed'] for r in strat})} seed(s); sites: mean ± std over the {n_sites} left-out sites.\n\n"
+        + grouped_tables(strat + sites, columns, stats_of)
+        + "\n"
+    )
 
 
 def main_section(results, datasets=None):
@@ -112,16 +119,21 @@ def main_section(results, datasets=None):
     parts = ["## a. Main table\n"]
     for d in datasets or results["meta"]["datasets"]:
         parts.append(f"### {d}\n\n{results['meta'].get('descriptions', {}).get(d, '')}\n")
-        for protocol, split, name in (("heldout", "stratified", "held-out"),
-                                      ("heldout", "site", "held-out, leave-site-out"),
-                                      ("insample", "all", "in-sample (the paper's protocol)")):
+        for protocol, split, name in (
+            ("heldout", "stratified", "held-out"),
+            ("heldout", "site", "held-out, leave-site-out"),
+            ("insample", "all", "in-sample (the paper's protocol)"),
+        ):
             sel = select(recs, dataset=d, protocol=protocol, study=None, split=_is_site if split == "site" else split)
             if not sel:
                 continue
             sel, dropped = complete_seeds(sel)
             note = f" Seed(s) {dropped} left out: not every method has run on them yet." if dropped else ""
-            parts.append(f"#### {d}: {name}\n\n{_n_label(sel, protocol, split)}.{note}\n\n"
-                         + grouped_tables(sel, main_columns(protocol, sel)) + "\n")
+            parts.append(
+                f"#### {d}: {name}\n\n{_n_label(sel, protocol, split)}.{note}\n\n"
+                + grouped_tables(sel, main_columns(protocol, sel))
+                + "\n"
+            )
         parts.append(site_comparison(recs, d))
     return "\n".join(p for p in parts if p)
 
@@ -129,9 +141,23 @@ def main_section(results, datasets=None):
 # -- header --------------------------------------------------------------------------------------------
 def _defaults_text(meta):
     d = meta["norank_defaults"]
-    keys = ("embedding_dim", "hidden_layer_sizes", "loss", "margin", "mining", "diversity_weight",
-            "uniformity_weight", "local_weight", "global_weight", "optimizer", "learning_rate", "epochs",
-            "batch_size", "normalization", "class_sampling")
+    keys = (
+        "embedding_dim",
+        "hidden_layer_sizes",
+        "loss",
+        "margin",
+        "mining",
+        "diversity_weight",
+        "uniformity_weight",
+        "local_weight",
+        "global_weight",
+        "optimizer",
+        "learning_rate",
+        "epochs",
+        "batch_size",
+        "normalization",
+        "class_sampling",
+    )
     return ", ".join(f"{k}={d[k]}" for k in keys if k in d)
 
 
@@ -150,14 +176,16 @@ def _study_seeds_text(meta):
         return None
     letters = sorted(title(s)[0] for s in meta.get("studies") or STUDIES if s in STUDIES) or ["b"]
     span = letters[0] if len(letters) == 1 else f"{letters[0]}–{letters[-1]}"
-    return (f"The studies ({span}) use held-out seeds {which}: they compare variants on the same splits; the "
-            "main tables use every seed.")
+    return (
+        f"The studies ({span}) use held-out seeds {which}: they compare variants on the same splits; the "
+        "main tables use every seed."
+    )
 
 
 def _all_seeds(meta):
     seeds = set(meta["seeds"])
     study_seeds = meta.get("study_seeds", [])
-    for value in (study_seeds.values() if isinstance(study_seeds, dict) else [study_seeds]):
+    for value in study_seeds.values() if isinstance(study_seeds, dict) else [study_seeds]:
         seeds |= set(value)
     return seeds
 
@@ -171,24 +199,39 @@ def _run_notes(results):
         lines.append("\nSettings beyond the defaults (also given to the transformer baseline and `norank_<loss>`):\n")
     lines += [f"- {d}: {s['settings']}: {s['reason']}." for d, s in special.items()]
     if not meta.get("quick") and len(meta["seeds"]) < 5:
-        lines.append(f"\nThis run used {len(meta['seeds'])} held-out seed(s) {meta['seeds']} instead of the "
-                     "protocol's 5 (to fit the time available); with one seed the tables show no ± and "
-                     "differences between methods below the split-to-split spread are not meaningful.")
+        lines.append(
+            f"\nThis run used {len(meta['seeds'])} held-out seed(s) {meta['seeds']} instead of the "
+            "protocol's 5 (to fit the time available); with one seed the tables show no ± and "
+            "differences between methods below the split-to-split spread are not meaningful."
+        )
     study_text = _study_seeds_text(meta)
     if study_text:
         lines.append(f"\n{study_text}")
-    present = {d: sorted({r["seed"] for r in complete_seeds(select(results["records"], dataset=d, protocol="heldout",
-                                                                   split="stratified", study=None))[0]})
-               for d in meta["datasets"]}
+    present = {
+        d: sorted(
+            {
+                r["seed"]
+                for r in complete_seeds(
+                    select(results["records"], dataset=d, protocol="heldout", split="stratified", study=None)
+                )[0]
+            }
+        )
+        for d in meta["datasets"]
+    }
     if any(seeds != list(meta["seeds"]) for seeds in present.values()):
-        lines.append("\nNot every planned run is here (a run stopped before the end keeps whole seeds first; "
-                     "`--resume` completes it). Held-out seeds in each main table: "
-                     + "; ".join(f"{d} {seeds}" for d, seeds in present.items()) + ". Each table and study "
-                     "states the seeds it holds.")
+        lines.append(
+            "\nNot every planned run is here (a run stopped before the end keeps whole seeds first; "
+            "`--resume` completes it). Held-out seeds in each main table: "
+            + "; ".join(f"{d} {seeds}" for d, seeds in present.items())
+            + ". Each table and study "
+            "states the seeds it holds."
+        )
     if meta.get("quick"):
-        lines.append(f"\nQuick run: norank and the transformer train for {meta['quick_epochs']} epochs; each "
-                     f"dataset is capped at {meta['quick_max_samples']} samples (stratified); "
-                     f"{len(meta['seeds'])} seed(s); no leave-site-out. Numbers are a smoke test, not results.")
+        lines.append(
+            f"\nQuick run: norank and the transformer train for {meta['quick_epochs']} epochs; each "
+            f"dataset is capped at {meta['quick_max_samples']} samples (stratified); "
+            f"{len(meta['seeds'])} seed(s); no leave-site-out. Numbers are a smoke test, not results."
+        )
     return lines
 
 
@@ -196,7 +239,8 @@ def header(results):
     meta = results["meta"]
     threads = meta.get("runtime_threads")
     lines = [
-        "# norank experiments", "",
+        "# norank experiments",
+        "",
         f"Command: `{meta.get('command') or 'run_reproduce(...)'}`; date {meta['date']}; "
         + (f"wall time {meta['wall_seconds']} s" if meta.get("wall_seconds") else "stopped before the end")
         + f"; quick: {meta['quick']}.",
@@ -204,7 +248,11 @@ def header(results):
         f"Code: {meta.get('code_revision') or 'revision not recorded'}. "
         f"Machine: {meta['machine']['platform']}, {meta['machine']['cpu_count']} CPU(s)"
         + (f"; the runtime study ran with {threads} thread(s)." if threads else "."),
-        "", HELDOUT_NOTE, "", GROUPS_NOTE, "",
+        "",
+        HELDOUT_NOTE,
+        "",
+        GROUPS_NOTE,
+        "",
         f"norank: `NoRankEmbedder(random_state=seed)` with the estimator's defaults ({_defaults_text(meta)}).",
     ]
     return "\n".join(lines + _run_notes(results))
@@ -218,8 +266,9 @@ def failures_section(results):
     lines = ["## Failed runs\n", "| dataset | method | protocol | seed | study | error |", "|---|---|---|---|---|---|"]
     for r in bad:
         err = r["error"].replace("|", "/").replace("\n", " ")[:300]
-        lines.append(f"| {r['dataset']} | {r['method']} | {r['protocol']} | {r['seed']} | {r.get('study', 'main')} "
-                     f"| {err} |")
+        lines.append(
+            f"| {r['dataset']} | {r['method']} | {r['protocol']} | {r['seed']} | {r.get('study', 'main')} | {err} |"
+        )
     return "\n".join(lines)
 
 
@@ -248,11 +297,14 @@ def console_table(results):
     recs = results["records"]
     protocol = "heldout" if select(recs, protocol="heldout", study=None) else "insample"
     n = len(results["meta"]["seeds"]) if protocol == "heldout" else 1
-    lines = [f"main table ({protocol}, mean over {n} seed(s))",
-             f"{'dataset':14s} {'method':24s} {'group':6s} " + " ".join(f"{SHORT[c]:>10s}" for c in cols)]
+    lines = [
+        f"main table ({protocol}, mean over {n} seed(s))",
+        f"{'dataset':14s} {'method':24s} {'group':6s} " + " ".join(f"{SHORT[c]:>10s}" for c in cols),
+    ]
     for d in results["meta"]["datasets"]:
-        sel = select(recs, dataset=d, protocol=protocol, study=None,
-                     split="stratified" if protocol == "heldout" else "all")
+        sel = select(
+            recs, dataset=d, protocol=protocol, study=None, split="stratified" if protocol == "heldout" else "all"
+        )
         for m, rs in by_method(sel).items():
             vals = [f"{s[0]:10.3f}" if s else f"{'-':>10s}" for s in (summarise(rs, c) for c in cols)]
             group = "sup" if is_supervised(m) else "unsup"
@@ -264,18 +316,34 @@ def write_csv(results, path):
     """One row per record: identifying fields, fit time, then every metric and diagnostic as a column."""
     recs = results["records"]
     order = {k: i for i, k in enumerate(METRICS)}
-    metric_cols = sorted({k for r in recs for k in r.get("metrics", {})}, key=lambda k: (k not in order,
-                                                                                         order.get(k, 0), k))
+    metric_cols = sorted(
+        {k for r in recs for k in r.get("metrics", {})}, key=lambda k: (k not in order, order.get(k, 0), k)
+    )
     diag_cols = sorted({k for r in recs for k in r.get("diagnostics", {})})
-    fields = ["dataset", "method", "protocol", "seed", "split", "study", "variant", "train_fraction",
-              "n_train", "n_test", "fit_seconds", "reused", "error"]
+    fields = [
+        "dataset",
+        "method",
+        "protocol",
+        "seed",
+        "split",
+        "study",
+        "variant",
+        "train_fraction",
+        "n_train",
+        "n_test",
+        "fit_seconds",
+        "reused",
+        "error",
+    ]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(fields + metric_cols + diag_cols)
         for r in recs:
-            w.writerow([r.get(f, "") if r.get(f) is not None else "" for f in fields]
-                       + [_cell(r.get("metrics", {}).get(k)) for k in metric_cols]
-                       + [_cell(r.get("diagnostics", {}).get(k)) for k in diag_cols])
+            w.writerow(
+                [r.get(f, "") if r.get(f) is not None else "" for f in fields]
+                + [_cell(r.get("metrics", {}).get(k)) for k in metric_cols]
+                + [_cell(r.get("diagnostics", {}).get(k)) for k in diag_cols]
+            )
 
 
 def _cell(v):

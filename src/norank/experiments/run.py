@@ -37,8 +37,17 @@ QUICK_MAX_SAMPLES = 300
 # within reach of two cores (the main table keeps every seed).
 STUDY_SEEDS = 3
 WRITE_INTERVAL_S = 30  # results.json is rewritten this often during a run
-HISTORY_KEYS = ("loss", "triplet", "diversity", "uniformity", "local", "global", "active_fraction",
-                "embedding_spread", "lr")
+HISTORY_KEYS = (
+    "loss",
+    "triplet",
+    "diversity",
+    "uniformity",
+    "local",
+    "global",
+    "active_fraction",
+    "embedding_spread",
+    "lr",
+)
 
 
 def available_datasets(data_dir=None) -> list[str]:
@@ -63,8 +72,13 @@ def load_dataset(name, data_dir=None, max_samples=None):
         X, y = X[keep], y[keep]
         meta = {k: np.asarray(v)[keep] for k, v in meta.items()}
         description += f" (quick: stratified subset of {len(y)} samples)"
-    return {"X": X, "y": y, "target_names": np.asarray(ds.target_names).astype(str), "meta": meta,
-            "description": description}
+    return {
+        "X": X,
+        "y": y,
+        "target_names": np.asarray(ds.target_names).astype(str),
+        "meta": meta,
+        "description": description,
+    }
 
 
 def _indices(data, job: Job):
@@ -73,7 +87,7 @@ def _indices(data, job: Job):
         idx = np.arange(len(y))
         train, test = idx, idx
     elif job.split.startswith("site:"):
-        site = job.split[len("site:"):]
+        site = job.split[len("site:") :]
         sites = np.asarray(data["meta"]["site"]).astype(str)
         train, test = np.flatnonzero(sites != site), np.flatnonzero(sites == site)
     else:
@@ -102,8 +116,7 @@ def _threads(n: int | None):
 
 
 def _record(job: Job, result: dict, settings: dict | None) -> dict:
-    rec = {"dataset": job.dataset, "method": job.method, "protocol": job.protocol, "seed": job.seed,
-           "split": job.split}
+    rec = {"dataset": job.dataset, "method": job.method, "protocol": job.protocol, "seed": job.seed, "split": job.split}
     if job.study != "main":
         rec["study"], rec["variant"] = job.study, job.variant
     if job.train_fraction < 1:
@@ -125,19 +138,36 @@ def _record(job: Job, result: dict, settings: dict | None) -> dict:
 
 def _run_job(job: Job, data, quick: bool) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
     train, test = _indices(data, job)
-    model = M.make_method(job.method, job.seed, job.dataset, quick, job.overrides,
-                          n_classes=len(np.unique(data["y"][train])))
+    model = M.make_method(
+        job.method, job.seed, job.dataset, quick, job.overrides, n_classes=len(np.unique(data["y"][train]))
+    )
     with _threads(job.threads):
-        out = P.score(model, data["X"], data["y"], train, test, job.protocol, M.is_supervised(job.method),
-                      job.seed, data["target_names"], predicts=M.predicts(job.method))
+        out = P.score(
+            model,
+            data["X"],
+            data["y"],
+            train,
+            test,
+            job.protocol,
+            M.is_supervised(job.method),
+            job.seed,
+            data["target_names"],
+            predicts=M.predicts(job.method),
+        )
     history = None
     if out.history:
         history = {k: [float(v) for v in out.history[k]] for k in HISTORY_KEYS if k in out.history}
     counts = np.bincount(data["y"][train], minlength=len(data["target_names"]))
-    result = {"metrics": out.metrics, "fit_seconds": round(out.fit_seconds, 3), "n_train": int(len(train)),
-              "n_test": int(len(test)), "diagnostics": out.diagnostics, "history": history,
-              "per_class_recall": out.per_class_recall,
-              "train_class_counts": {str(n): int(c) for n, c in zip(data["target_names"], counts, strict=True)}}
+    result = {
+        "metrics": out.metrics,
+        "fit_seconds": round(out.fit_seconds, 3),
+        "n_train": int(len(train)),
+        "n_test": int(len(test)),
+        "diagnostics": out.diagnostics,
+        "history": history,
+        "per_class_recall": out.per_class_recall,
+        "train_class_counts": {str(n): int(c) for n, c in zip(data["target_names"], counts, strict=True)},
+    }
     return result, out.Z, data["y"][test]
 
 
@@ -169,19 +199,35 @@ def _arguments(datasets, methods, seeds, protocol, quick, data_dir, studies, res
     if rerun and not resume:
         raise ValueError("rerun names methods to run again in a resumed run; pass resume=True (--resume) too.")
     studies = S.check_studies(list(S.QUICK_STUDIES) if studies is None and quick else studies)
-    return {"protocols": ["heldout", "insample"] if protocol == "both" else [protocol], "seeds": seed_list,
-            "study_seeds": study_seeds, "datasets": datasets, "methods": methods, "rerun": rerun, "studies": studies}
+    return {
+        "protocols": ["heldout", "insample"] if protocol == "both" else [protocol],
+        "seeds": seed_list,
+        "study_seeds": study_seeds,
+        "datasets": datasets,
+        "methods": methods,
+        "rerun": rerun,
+        "studies": studies,
+    }
 
 
 def _meta(args: dict, command: str, quick: bool, cache_data: dict) -> dict:
     seeds, studies = args["seeds"], args["studies"]
     meta = {
-        "versions": store.versions(), "code_revision": store.code_revision(), "machine": store.machine(),
-        "command": command, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "quick": bool(quick), "seeds": seeds, "study_seeds": seeds[:args["study_seeds"]],
-        "seed_kinds": {str(s): SEEDS.kind(s) for s in seeds}, "protocols": args["protocols"],
-        "datasets": list(args["datasets"]), "methods": list(args["methods"]), "studies": studies,
-        "test_size": P.TEST_SIZE, "min_site_subjects": P.MIN_SITE_SUBJECTS,
+        "versions": store.versions(),
+        "code_revision": store.code_revision(),
+        "machine": store.machine(),
+        "command": command,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "quick": bool(quick),
+        "seeds": seeds,
+        "study_seeds": seeds[: args["study_seeds"]],
+        "seed_kinds": {str(s): SEEDS.kind(s) for s in seeds},
+        "protocols": args["protocols"],
+        "datasets": list(args["datasets"]),
+        "methods": list(args["methods"]),
+        "studies": studies,
+        "test_size": P.TEST_SIZE,
+        "min_site_subjects": P.MIN_SITE_SUBJECTS,
         "norank_defaults": {k: v for k, v in M.norank_defaults().items() if k not in ("verbose", "callbacks")},
         "dataset_settings": {d: {"settings": s, "reason": r} for d, (s, r) in M.DATASET_SETTINGS.items()},
         "quick_epochs": M.QUICK_EPOCHS if quick else None,
@@ -206,8 +252,14 @@ def _execute_one(job, key, data, quick, done, bar):
     try:
         result, Z, y_scored = _run_job(job, data, quick)
     except Exception as exc:  # recorded and reported; the remaining runs still go ahead
-        result = {"metrics": {}, "fit_seconds": None, "n_train": None, "n_test": None, "diagnostics": {},
-                  "error": f"{type(exc).__name__}: {exc}"}
+        result = {
+            "metrics": {},
+            "fit_seconds": None,
+            "n_train": None,
+            "n_test": None,
+            "diagnostics": {},
+            "error": f"{type(exc).__name__}: {exc}",
+        }
         Z = y_scored = None
         bar.write(f"error: {job.dataset} {job.method} {job.protocol} seed {job.seed}: {result['error']}")
     done[key] = result
@@ -232,16 +284,28 @@ def _execute(jobs, cache_data, out: Path, quick: bool, previous: dict, views: di
             results["records"].append(pending.pop(job_identity(job)))
             continue
         bar.set_postfix_str(f"{job.dataset} {job.method} {job.protocol} seed {job.seed}", refresh=False)
-        key = (job.dataset, M.config_key(job.method, job.dataset, quick, job.overrides), job.protocol,
-               job.seed, job.split, job.train_fraction, job.threads)
+        key = (
+            job.dataset,
+            M.config_key(job.method, job.dataset, quick, job.overrides),
+            job.protocol,
+            job.seed,
+            job.split,
+            job.train_fraction,
+            job.threads,
+        )
         settings = M.method_settings(job.method, job.dataset, quick, job.overrides)
         if key in done:
             record = {**_record(job, done[key], settings), "reused": True}
         else:
             result, Z, y_scored = _execute_one(job, key, cache_data[job.dataset], quick, done, bar)
             record = _record(job, result, settings)
-            if (Z is not None and job.study == "main" and job.protocol == "heldout" and job.split == "stratified"
-                    and job.seed == first_seed):
+            if (
+                Z is not None
+                and job.study == "main"
+                and job.protocol == "heldout"
+                and job.split == "stratified"
+                and job.seed == first_seed
+            ):
                 xy = figures.pca2(Z)  # the 2-D view is all the figures need: kept small enough to commit
                 views.setdefault(job.dataset, {})[job.method] = (xy, y_scored)
                 store.save_view(out, job.dataset, job.method, xy, y_scored)
@@ -252,8 +316,20 @@ def _execute(jobs, cache_data, out: Path, quick: bool, previous: dict, views: di
     bar.close()
 
 
-def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", quick=False, data_dir=None,
-                  studies=None, command="", resume=False, study_seeds=STUDY_SEEDS, rerun=None):
+def run_reproduce(
+    out,
+    datasets=None,
+    methods=None,
+    seeds=5,
+    protocol="both",
+    quick=False,
+    data_dir=None,
+    studies=None,
+    command="",
+    resume=False,
+    study_seeds=STUDY_SEEDS,
+    rerun=None,
+):
     """Run the experiments and write `out/results.json`, `results.csv`, `report.md` and `figures/`.
 
     Parameters
@@ -279,11 +355,25 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     cache_data = {d: load_dataset(d, data_dir, QUICK_MAX_SAMPLES if quick else None) for d in args["datasets"]}
-    sites = {} if quick else {d: [s for s, _, _ in P.site_splits(v["meta"]["site"])]
-                              for d, v in cache_data.items() if "site" in v["meta"]}
+    sites = (
+        {}
+        if quick
+        else {
+            d: [s for s, _, _ in P.site_splits(v["meta"]["site"])] for d, v in cache_data.items() if "site" in v["meta"]
+        }
+    )
     spd = {d for d, v in cache_data.items() if looks_symmetric(v["X"])}
-    jobs = plan(args["datasets"], args["methods"], args["seeds"], args["protocols"], args["studies"], sites, quick,
-                args["study_seeds"], spd)
+    jobs = plan(
+        args["datasets"],
+        args["methods"],
+        args["seeds"],
+        args["protocols"],
+        args["studies"],
+        sites,
+        quick,
+        args["study_seeds"],
+        spd,
+    )
     if any(M.uses_norank_settings(j.method) for j in jobs):
         _warm_up()
     meta = _meta(args, _command_text(command), quick, cache_data)
@@ -299,8 +389,10 @@ def run_reproduce(out, datasets=None, methods=None, seeds=5, protocol="both", qu
     report.write_csv(results, out / "results.csv")
     (out / "report.md").write_text(report.render(results, figure_files, figure_dir="figures"))
     print(report.console_table(results))
-    print(f"wrote {out / 'results.json'}, results.csv, report.md and {len(figure_files)} figures "
-          f"in {meta['wall_seconds']:.0f} s")
+    print(
+        f"wrote {out / 'results.json'}, results.csv, report.md and {len(figure_files)} figures "
+        f"in {meta['wall_seconds']:.0f} s"
+    )
     return results
 
 

@@ -18,8 +18,13 @@ def versions() -> dict:
 
     import norank
 
-    out = {"norank": norank.__version__, "torch": torch.__version__, "numpy": np.__version__,
-           "sklearn": sklearn.__version__, "python": platform.python_version()}
+    out = {
+        "norank": norank.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
     for mod in ("scipy", "tensorly", "umap", "pyriemann"):
         try:
             out[mod] = __import__(mod).__version__
@@ -35,10 +40,16 @@ def code_revision() -> str | None:
 
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        changed = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", str(here.parent)],
-                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--", str(here.parent)],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+modified" if changed else "") if commit else None
@@ -47,13 +58,18 @@ def code_revision() -> str | None:
 def machine() -> dict:
     import torch
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def differing_setting(meta_a: dict, meta_b: dict, keys) -> str | None:
     """The first of `keys` whose value differs between two runs' meta, or None."""
+
     def text(meta, key):
         return json.dumps(meta.get(key), sort_keys=True, default=str)
 
@@ -74,14 +90,18 @@ def previous_records(out: Path, meta: dict, rerun=()) -> list[dict]:
     old = json.loads(path.read_text())
     key = differing_setting(old["meta"], meta, ("quick", "test_size"))
     if key:
-        raise ValueError(f"{path} was made with another {key} ({old['meta'].get(key)!r}); resume needs the "
-                         "same settings: use another --out folder, or drop --resume to start over.")
+        raise ValueError(
+            f"{path} was made with another {key} ({old['meta'].get(key)!r}); resume needs the "
+            "same settings: use another --out folder, or drop --resume to start over."
+        )
     records = [r for r in old["records"] if "error" not in r and M.base_method(r["method"]) not in rerun]
     changed = differing_setting(old["meta"], meta, ("norank_defaults", "dataset_settings"))
     if changed:
         records = [r for r in records if not M.uses_norank_settings(r["method"])]
-        print(f"{path}: norank's {changed} changed since it was written; keeping its {len(records)} runs of "
-              "baselines that do not use them, running norank and the transformer again.")
+        print(
+            f"{path}: norank's {changed} changed since it was written; keeping its {len(records)} runs of "
+            "baselines that do not use them, running norank and the transformer again."
+        )
     return records
 
 

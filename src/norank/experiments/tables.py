@@ -15,12 +15,28 @@ from norank.metrics import KEYS
 
 METRICS = (*KEYS, *HELDOUT_KEYS)
 LOWER_BETTER = {"davies_bouldin", "fit_seconds", "final_loss"}
-SHORT = {"silhouette": "silhouette", "davies_bouldin": "DB ↓", "calinski_harabasz": "CH",
-         "separation_ratio": "sep. ratio", "ari": "ARI", "nmi": "NMI", "trustworthiness": "trust.",
-         "continuity": "cont.", "precision_at_1": "P@1", "r_precision": "R-prec.", "map_at_r": "MAP@R",
-         "knn_accuracy": "1-NN acc.", "accuracy": "acc.", "balanced_accuracy": "bal. acc.", "roc_auc": "AUC",
-         "fit_seconds": "fit s", "effective_rank": "eff. rank", "final_embedding_spread": "final spread",
-         "final_active_fraction": "final active", "final_loss": "final loss"}
+SHORT = {
+    "silhouette": "silhouette",
+    "davies_bouldin": "DB ↓",
+    "calinski_harabasz": "CH",
+    "separation_ratio": "sep. ratio",
+    "ari": "ARI",
+    "nmi": "NMI",
+    "trustworthiness": "trust.",
+    "continuity": "cont.",
+    "precision_at_1": "P@1",
+    "r_precision": "R-prec.",
+    "map_at_r": "MAP@R",
+    "knn_accuracy": "1-NN acc.",
+    "accuracy": "acc.",
+    "balanced_accuracy": "bal. acc.",
+    "roc_auc": "AUC",
+    "fit_seconds": "fit s",
+    "effective_rank": "eff. rank",
+    "final_embedding_spread": "final spread",
+    "final_active_fraction": "final active",
+    "final_loss": "final loss",
+}
 
 
 def select(records, **where):
@@ -105,8 +121,7 @@ def table(rows, columns, bold_rows=None, bold_columns=None, label="method"):
             vals = [v for v in vals if v is not None]
             if vals:
                 best[i, c] = min(vals) if c in LOWER_BETTER else max(vals)
-    lines = ["| " + " | ".join([label] + [SHORT.get(c, c) for c in columns]) + " |",
-             "|" + "---|" * (len(columns) + 1)]
+    lines = ["| " + " | ".join([label] + [SHORT.get(c, c) for c in columns]) + " |", "|" + "---|" * (len(columns) + 1)]
     for lbl, s in rows:
         family = next((i for i, f in enumerate(families) if lbl in f), None)
         cells = []
@@ -153,8 +168,16 @@ def per_dataset(records, render) -> str:
     return "\n\n".join(blocks)
 
 
-def variant_section(records, columns, label="variant", bold_count=None, note=lambda d, sel: "",
-                    label_of=lambda v: v, after=lambda d, sel: "", intro=""):
+def variant_section(
+    records,
+    columns,
+    label="variant",
+    bold_count=None,
+    note=lambda d, sel: "",
+    label_of=lambda v: v,
+    after=lambda d, sel: "",
+    intro="",
+):
     """The common study section: per dataset, a seeds note, then one row per variant (bold: the first
     `bold_count` columns, all but fit seconds when None), then `after`'s text."""
     bold = columns[:bold_count] if bold_count is not None else None

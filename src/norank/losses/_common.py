@@ -48,18 +48,23 @@ def check_class_range(labels: torch.Tensor, n_classes: int) -> None:
     if labels.device.type == "cpu":
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= n_classes:
-            raise ValueError(f"labels must lie in [0, {n_classes}); got range [{low}, {high}]. "
-                             "Remap them to 0..n_classes-1.")
+            raise ValueError(
+                f"labels must lie in [0, {n_classes}); got range [{low}, {high}]. Remap them to 0..n_classes-1."
+            )
     else:
-        torch._assert_async((labels.min() >= 0) & (labels.max() < n_classes),
-                            f"labels must lie in [0, {n_classes}); remap them to 0..n_classes-1.")
+        torch._assert_async(
+            (labels.min() >= 0) & (labels.max() < n_classes),
+            f"labels must lie in [0, {n_classes}); remap them to 0..n_classes-1.",
+        )
 
 
 def no_indices(loss_name: str, indices_tuple: IndexTuple | None) -> None:
     """Losses that score every sample against every class use no mined tuples: refuse one clearly."""
     if indices_tuple is not None:
-        raise ValueError(f"{loss_name} scores every sample against every class and uses no mined index tuple; "
-                         "use it without a miner (miner=None).")
+        raise ValueError(
+            f"{loss_name} scores every sample against every class and uses no mined index tuple; "
+            "use it without a miner (miner=None)."
+        )
 
 
 def pair_masks(labels: torch.Tensor, indices_tuple: IndexTuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,9 +78,11 @@ def pair_masks(labels: torch.Tensor, indices_tuple: IndexTuple | None = None) ->
         same = labels[:, None] == labels[None, :]
         return same & ~torch.eye(b, dtype=torch.bool, device=labels.device), ~same
     if not isinstance(indices_tuple, (tuple, list)) or len(indices_tuple) not in (3, 4):
-        raise ValueError("indices_tuple must be (anchors, positives, negatives) or (a1, positives, a2, negatives) "
-                         f"index tensors; got {type(indices_tuple).__name__} of length "
-                         f"{len(indices_tuple) if isinstance(indices_tuple, (tuple, list)) else '-'}.")
+        raise ValueError(
+            "indices_tuple must be (anchors, positives, negatives) or (a1, positives, a2, negatives) "
+            f"index tensors; got {type(indices_tuple).__name__} of length "
+            f"{len(indices_tuple) if isinstance(indices_tuple, (tuple, list)) else '-'}."
+        )
     idx = [torch.as_tensor(t, dtype=torch.long, device=labels.device) for t in indices_tuple]
     a1, p, a2, n = (idx[0], idx[1], idx[0], idx[2]) if len(idx) == 3 else idx
     pos = torch.zeros(b, b, dtype=torch.bool, device=labels.device)

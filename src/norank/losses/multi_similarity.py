@@ -47,7 +47,6 @@ class MultiSimilarityMiner(BatchMiner):
         pos, neg = self.masks(matrix, labels)
         return (*torch.nonzero(pos, as_tuple=True), *torch.nonzero(neg, as_tuple=True))
 
-
     @torch.no_grad()
     def masks(self, sim: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The kept positive and negative pairs as (B, B) boolean masks (no index lists, no host sync)."""

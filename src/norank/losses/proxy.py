@@ -51,8 +51,10 @@ class _ClassVectors(nn.Module):
         check_batch(embeddings, labels)
         no_indices(type(self).__name__, indices_tuple)
         if embeddings.shape[1] != self.embedding_dim:
-            raise ValueError(f"embeddings have {embeddings.shape[1]} dimensions but the class vectors have "
-                             f"{self.embedding_dim}; build the loss with embedding_dim={embeddings.shape[1]}.")
+            raise ValueError(
+                f"embeddings have {embeddings.shape[1]} dimensions but the class vectors have "
+                f"{self.embedding_dim}; build the loss with embedding_dim={embeddings.shape[1]}."
+            )
         check_class_range(labels, self.n_classes)
         return labels.long()
 
@@ -76,8 +78,14 @@ class ProxyAnchorLoss(_ClassVectors):
     name = "proxy_anchor"
     lr_multiplier = 100.0
 
-    def __init__(self, n_classes: int, embedding_dim: int, margin: float = 0.1, alpha: float = 32.0,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_classes: int,
+        embedding_dim: int,
+        margin: float = 0.1,
+        alpha: float = 32.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_classes, embedding_dim)
         self.margin = check_real("margin", margin)
         self.alpha = check_real("alpha", alpha, positive=True)
@@ -119,8 +127,14 @@ class ArcFaceLoss(_ClassVectors):
 
     name = "arcface"
 
-    def __init__(self, n_classes: int, embedding_dim: int, margin_degrees: float = 28.6, scale: float = 64.0,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        n_classes: int,
+        embedding_dim: int,
+        margin_degrees: float = 28.6,
+        scale: float = 64.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__(n_classes, embedding_dim)
         self.margin_degrees = check_real("margin_degrees", margin_degrees)
         if not 0 <= self.margin_degrees < 180:

@@ -26,9 +26,16 @@ LOSSES = {
 MS_EPSILON = 0.1
 
 
-def make_loss(name: str, *, n_classes: int | None = None, embedding_dim: int | None = None, margin: float = 2.0,
-              distance: str = "euclidean", mining: str = "semihard",
-              generator: torch.Generator | None = None) -> torch.nn.Module:
+def make_loss(
+    name: str,
+    *,
+    n_classes: int | None = None,
+    embedding_dim: int | None = None,
+    margin: float = 2.0,
+    distance: str = "euclidean",
+    mining: str = "semihard",
+    generator: torch.Generator | None = None,
+) -> torch.nn.Module:
     """Build the loss called ``name`` (a key of :data:`LOSSES`) with norank's settings.
 
     Which arguments each name reads (the others are ignored, so a caller can always pass all of them):

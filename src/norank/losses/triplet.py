@@ -15,12 +15,15 @@ from norank.mining import TripletMiner, active_fraction
 __all__ = ["TripletLoss", "triplet_margin_loss"]
 
 
-def _triplet_indices(anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
-                     device: torch.device) -> list[torch.Tensor]:
+def _triplet_indices(
+    anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, device: torch.device
+) -> list[torch.Tensor]:
     idx = [torch.as_tensor(t, dtype=torch.long, device=device) for t in (anchors, positives, negatives)]
     if any(t.ndim != 1 for t in idx) or not idx[0].shape == idx[1].shape == idx[2].shape:
-        raise ValueError("anchors, positives and negatives must be 1-D index tensors of equal length; got shapes "
-                         f"{[tuple(t.shape) for t in idx]}.")
+        raise ValueError(
+            "anchors, positives and negatives must be 1-D index tensors of equal length; got shapes "
+            f"{[tuple(t.shape) for t in idx]}."
+        )
     return idx
 
 
@@ -30,8 +33,9 @@ def _hinge_mean(dist: torch.Tensor, a: torch.Tensor, p: torch.Tensor, n: torch.T
     return torch.relu((dist[a, p] + margin) - dist[a, n]).mean()
 
 
-def triplet_margin_loss(dist: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
-                        margin: float = 0.2) -> torch.Tensor:
+def triplet_margin_loss(
+    dist: torch.Tensor, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, margin: float = 0.2
+) -> torch.Tensor:
     """Mean over the given triplets of ``[d(a,p) + margin − d(a,n)]₊``, read from ``dist``.
 
     Triplets with zero loss count in the mean (pytorch-metric-learning's ``MeanReducer``). With no
@@ -89,8 +93,10 @@ class TripletLoss(nn.Module):
             anchors, positives, negatives = indices_tuple
             a, p, n = _triplet_indices(anchors, positives, negatives, dist.device)
         else:
-            raise ValueError("TripletLoss needs indices_tuple = (anchors, positives, negatives) from a triplet "
-                             "miner; a 4-tuple of pairs or another object cannot form triplets.")
+            raise ValueError(
+                "TripletLoss needs indices_tuple = (anchors, positives, negatives) from a triplet "
+                "miner; a 4-tuple of pairs or another object cannot form triplets."
+            )
         loss = _hinge_mean(dist, a, p, n, self.margin)
         with torch.no_grad():
             d = dist.detach()

@@ -24,9 +24,21 @@ from norank.experiments.studies import (
 )
 from norank.experiments.studies._base import Context, Study
 
-STUDIES: dict[str, Study] = {s.name: s for s in (
-    rank.STUDY, ablation.STUDY, mining.STUDY, efficiency.STUDY, imbalance.STUDY, collapse.STUDY, encoder.STUDY,
-    pca.STUDY, sensitivity.STUDY, runtime.STUDY)}
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in (
+        rank.STUDY,
+        ablation.STUDY,
+        mining.STUDY,
+        efficiency.STUDY,
+        imbalance.STUDY,
+        collapse.STUDY,
+        encoder.STUDY,
+        pca.STUDY,
+        sensitivity.STUDY,
+        runtime.STUDY,
+    )
+}
 QUICK_STUDIES = ("ablation",)
 
 __all__ = ["QUICK_STUDIES", "STUDIES", "Context", "Study", "check_studies", "study_datasets", "study_jobs", "title"]
@@ -52,8 +64,9 @@ def study_datasets(name: str, datasets: list, quick: bool = False) -> list:
     return STUDIES[name].chosen_datasets(list(datasets), quick)
 
 
-def study_jobs(name, datasets, seeds, methods_available, quick=False, protocols=("heldout",), sites=None,
-               methods=None, spd=()) -> list:
+def study_jobs(
+    name, datasets, seeds, methods_available, quick=False, protocols=("heldout",), sites=None, methods=None, spd=()
+) -> list:
     """The jobs of study `name` in a run over `datasets` (study seeds `seeds`)."""
     if name not in STUDIES:
         raise ValueError(f"unknown study {name!r}; use one of {list(STUDIES)}.")
@@ -61,6 +74,14 @@ def study_jobs(name, datasets, seeds, methods_available, quick=False, protocols=
     if study.needs_heldout and "heldout" not in protocols:
         return []
     chosen = study.chosen_datasets(list(datasets), quick)
-    ctx = Context(chosen, list(seeds), set(methods_available), list(methods or []), quick, tuple(protocols),
-                  dict(sites or {}), set(spd))
+    ctx = Context(
+        chosen,
+        list(seeds),
+        set(methods_available),
+        list(methods or []),
+        quick,
+        tuple(protocols),
+        dict(sites or {}),
+        set(spd),
+    )
     return study.jobs(ctx) if chosen else []

@@ -50,8 +50,16 @@ class Study:
 
 def norank_variant(d, seed, study, variant, overrides, fraction=1.0) -> Job:
     """A held-out run of norank with `overrides`, named norank_<variant>."""
-    return Job(d, f"{NORANK}_{variant}", "heldout", seed, study=study, variant=variant, overrides=overrides,
-               train_fraction=fraction)
+    return Job(
+        d,
+        f"{NORANK}_{variant}",
+        "heldout",
+        seed,
+        study=study,
+        variant=variant,
+        overrides=overrides,
+        train_fraction=fraction,
+    )
 
 
 # -- collapse diagnostics, shared by the ablation and mining sections ------------------------------------
@@ -61,7 +69,8 @@ COLLAPSE_NOTE = (
     f"{COLLAPSE_SPREAD} means the embeddings shrank towards a point (spread-out points on the unit sphere "
     "give about 1.4); an effective rank (exp entropy of the singular values of the centred test embedding) "
     "below 2 means they lie on a line. The effective rank is scale-free, so a point collapse with "
-    "isotropic residual noise shows in the spread only.")
+    "isotropic residual noise shows in the spread only."
+)
 
 
 def collapsed_run(record) -> bool:
@@ -84,6 +93,8 @@ def collapse_summary(records, variant, label) -> str:
     if not at:
         return ""
     collapsed = sum(collapsed_run(r) for r in at)
-    return (f"{label}: final spread {fmt(summarise(at, 'final_embedding_spread'), 'x')}, effective rank "
-            f"{fmt(summarise(at, 'effective_rank'), 'effective_rank')}; collapsed in {collapsed} of {len(at)} "
-            "seed(s).")
+    return (
+        f"{label}: final spread {fmt(summarise(at, 'final_embedding_spread'), 'x')}, effective rank "
+        f"{fmt(summarise(at, 'effective_rank'), 'effective_rank')}; collapsed in {collapsed} of {len(at)} "
+        "seed(s)."
+    )

@@ -19,8 +19,10 @@ LABELS = {
 def variants() -> dict[str, dict]:
     """Loss-term weights per variant. Terms that are off by default get weight 0.1 when switched on."""
     defaults = norank_defaults()
-    on = {k: (defaults[k] if defaults[k] > 0 else 0.1)
-          for k in ("diversity_weight", "uniformity_weight", "local_weight", "global_weight")}
+    on = {
+        k: (defaults[k] if defaults[k] > 0 else 0.1)
+        for k in ("diversity_weight", "uniformity_weight", "local_weight", "global_weight")
+    }
     off = dict.fromkeys(on, 0.0)
     return {
         "triplet": dict(off),
@@ -32,23 +34,36 @@ def variants() -> dict[str, dict]:
 
 
 def jobs(ctx):
-    return [norank_variant(d, s, "ablation", v, w) for d in ctx.datasets for s in ctx.seeds
-            for v, w in variants().items()]
+    return [
+        norank_variant(d, s, "ablation", v, w) for d in ctx.datasets for s in ctx.seeds for v, w in variants().items()
+    ]
 
 
 def _after(d, sel):
     weights = {r["variant"]: {k: v for k, v in r.get("settings", {}).items() if k.endswith("_weight")} for r in sel}
-    text = "Weights: " + "; ".join(f"{LABELS.get(v, v)}: " + ", ".join(f"{k}={w}" for k, w in ws.items())
-                                    for v, ws in weights.items()) + "."
+    text = (
+        "Weights: "
+        + "; ".join(f"{LABELS.get(v, v)}: " + ", ".join(f"{k}={w}" for k, w in ws.items()) for v, ws in weights.items())
+        + "."
+    )
     triplet = collapse_summary(sel, "triplet", f"Triplet only on {d}")
     return text + (f"\n\n{triplet}" if triplet else "")
 
 
 def section(records):
-    cols = ["silhouette", "ari", "knn_accuracy", "map_at_r", "trustworthiness", "continuity",
-            "final_embedding_spread", "effective_rank"]
-    return variant_section(records, cols, bold_count=6, label_of=lambda v: LABELS.get(v, v), after=_after,
-                           intro=COLLAPSE_NOTE)
+    cols = [
+        "silhouette",
+        "ari",
+        "knn_accuracy",
+        "map_at_r",
+        "trustworthiness",
+        "continuity",
+        "final_embedding_spread",
+        "effective_rank",
+    ]
+    return variant_section(
+        records, cols, bold_count=6, label_of=lambda v: LABELS.get(v, v), after=_after, intro=COLLAPSE_NOTE
+    )
 
 
 def figures(records, folder):
@@ -57,5 +72,6 @@ def figures(records, folder):
     return study_curves(records, folder, "ablation")
 
 
-STUDY = Study("ablation", "Ablation of the loss terms", ("olivetti", "lfw"), jobs, section, figures,
-              quick_datasets=("olivetti",))
+STUDY = Study(
+    "ablation", "Ablation of the loss terms", ("olivetti", "lfw"), jobs, section, figures, quick_datasets=("olivetti",)
+)

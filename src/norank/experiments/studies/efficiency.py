@@ -20,8 +20,9 @@ def jobs(ctx):
                 pct = f"{round(100 * f)}pct"
                 out.append(norank_variant(d, s, "sample_efficiency", pct, {}, f))
                 if "transformer" in ctx.methods_available:
-                    out.append(Job(d, "transformer", "heldout", s, study="sample_efficiency", variant=pct,
-                                   train_fraction=f))
+                    out.append(
+                        Job(d, "transformer", "heldout", s, study="sample_efficiency", variant=pct, train_fraction=f)
+                    )
     return out
 
 
@@ -41,14 +42,19 @@ def _row(at):
 
 def section(records):
     def render(d, sel):
-        lines = ["| training share | n train | " + " | ".join(
-            f"{m} {SHORT[c]}" for c in COLUMNS for m in (NORANK, "transformer")) + " |",
-                 "|" + "---|" * (2 + 2 * len(COLUMNS))]
+        lines = [
+            "| training share | n train | "
+            + " | ".join(f"{m} {SHORT[c]}" for c in COLUMNS for m in (NORANK, "transformer"))
+            + " |",
+            "|" + "---|" * (2 + 2 * len(COLUMNS)),
+        ]
         for v in variants(sel):
             at = [r for r in sel if r["variant"] == v]
             lines.append(f"| {v.replace('pct', ' %')} | {at[0].get('n_train')} | " + " | ".join(_row(at)) + " |")
-        return (f"{seeds_note(sel)}; the subset is stratified (at least 2 per class) and the test part is the full "
-                "30 %. Bold: the better of the two.\n\n" + "\n".join(lines))
+        return (
+            f"{seeds_note(sel)}; the subset is stratified (at least 2 per class) and the test part is the full "
+            "30 %. Bold: the better of the two.\n\n" + "\n".join(lines)
+        )
 
     return per_dataset(records, render)
 
@@ -64,5 +70,6 @@ def figures(records, folder):
     return made
 
 
-STUDY = Study("sample_efficiency", "Sample efficiency: norank vs the transformer baseline", ("lfw",), jobs, section,
-              figures)
+STUDY = Study(
+    "sample_efficiency", "Sample efficiency: norank vs the transformer baseline", ("lfw",), jobs, section, figures
+)

@@ -10,18 +10,25 @@ from norank.experiments.tables import value_of, variant_section
 
 ENCODERS = ("auto", "mlp", "conv")
 NOT_IMAGES = ("abide",)
-INTRO = ("`auto` is the default (the main runs): it trains the MLP and the conv encoder for a third of the "
-         "epochs on 75 % of a training subsample and scores each by 1-NN accuracy on the other 25 % (when the "
-         "two are within noise, both train again for every epoch and the mean score decides), then trains "
-         "the winner on the whole training set. `mlp` and `conv` fix the encoder (`conv`: strided conv "
-         "blocks with batch normalisation, global average pooling, then the MLP head); everything else "
-         "is unchanged.")
+INTRO = (
+    "`auto` is the default (the main runs): it trains the MLP and the conv encoder for a third of the "
+    "epochs on 75 % of a training subsample and scores each by 1-NN accuracy on the other 25 % (when the "
+    "two are within noise, both train again for every epoch and the mean score decides), then trains "
+    "the winner on the whole training set. `mlp` and `conv` fix the encoder (`conv`: strided conv "
+    "blocks with batch normalisation, global average pooling, then the MLP head); everything else "
+    "is unchanged."
+)
 
 
 def jobs(ctx):
-    """"auto" is the default, so its variant reuses the main run."""
-    return [norank_variant(d, s, "encoder", e, {"encoder": e}) for d in ctx.datasets if d not in NOT_IMAGES
-            for s in ctx.seeds for e in ENCODERS]
+    """ "auto" is the default, so its variant reuses the main run."""
+    return [
+        norank_variant(d, s, "encoder", e, {"encoder": e})
+        for d in ctx.datasets
+        if d not in NOT_IMAGES
+        for s in ctx.seeds
+        for e in ENCODERS
+    ]
 
 
 def _chosen(d, sel):
@@ -34,5 +41,10 @@ def section(records):
     return variant_section(records, cols, label="encoder", note=_chosen, intro=INTRO)
 
 
-STUDY = Study("encoder", "Encoder: auto (the default) beside the MLP and the conv encoder, on image sets",
-              ("galaxy-hard", "crystal-hard", "olivetti", "lfw"), jobs, section)
+STUDY = Study(
+    "encoder",
+    "Encoder: auto (the default) beside the MLP and the conv encoder, on image sets",
+    ("galaxy-hard", "crystal-hard", "olivetti", "lfw"),
+    jobs,
+    section,
+)

@@ -13,12 +13,17 @@ N_SMALLEST = 3
 
 
 def jobs(ctx):
-    return [norank_variant(d, s, "imbalance", c, {"class_sampling": c}) for d in ctx.datasets for s in ctx.seeds
-            for c in CLASS_SAMPLINGS]
+    return [
+        norank_variant(d, s, "imbalance", c, {"class_sampling": c})
+        for d in ctx.datasets
+        for s in ctx.seeds
+        for c in CLASS_SAMPLINGS
+    ]
 
 
 def _stats(at, smallest):
     """Recall of each of the smallest classes, macro recall and 1-NN accuracy over the seeds of a variant."""
+
     def over(values):
         return summarise([{"metrics": {"x": v}} for v in values], "x")
 
@@ -39,16 +44,26 @@ def _render(d, records):
     best = [max((s[i][0] for _, s in rows if s[i]), default=None) for i in range(len(cols))]
     lines = ["| class_sampling | " + " | ".join(cols) + " |", "|" + "---|" * (len(cols) + 1)]
     for v, stats in rows:
-        cells = [f"**{fmt(s, 'x')}**" if s and b is not None and round(s[0], 3) == round(b, 3) else fmt(s, "x")
-                 for s, b in zip(stats, best, strict=True)]
+        cells = [
+            f"**{fmt(s, 'x')}**" if s and b is not None and round(s[0], 3) == round(b, 3) else fmt(s, "x")
+            for s, b in zip(stats, best, strict=True)
+        ]
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
-    return (f"{seeds_note(sel)}; 1-NN fitted on the training embeddings, recall on the test part; the "
-            f"{N_SMALLEST} classes with the fewest training samples.\n\n" + "\n".join(lines))
+    return (
+        f"{seeds_note(sel)}; 1-NN fitted on the training embeddings, recall on the test part; the "
+        f"{N_SMALLEST} classes with the fewest training samples.\n\n" + "\n".join(lines)
+    )
 
 
 def section(records):
     return per_dataset(records, _render)
 
 
-STUDY = Study("imbalance", "Class imbalance: per-class recall under each class_sampling", ("lfw",), jobs, section,
-              per_class_recall=True)
+STUDY = Study(
+    "imbalance",
+    "Class imbalance: per-class recall under each class_sampling",
+    ("lfw",),
+    jobs,
+    section,
+    per_class_recall=True,
+)

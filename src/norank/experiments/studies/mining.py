@@ -13,11 +13,26 @@ def jobs(ctx):
 
 
 def section(records):
-    cols = ["silhouette", "ari", "knn_accuracy", "map_at_r", "final_loss", "final_active_fraction",
-            "final_embedding_spread", "effective_rank", "fit_seconds"]
-    return variant_section(records, cols, label="mining", bold_count=4,
-                           note=lambda d, sel: f". Curves per epoch: figure `curves_mining_{d}.png`",
-                           after=lambda d, sel: collapse_line(sel, variants(sel)), intro=COLLAPSE_NOTE)
+    cols = [
+        "silhouette",
+        "ari",
+        "knn_accuracy",
+        "map_at_r",
+        "final_loss",
+        "final_active_fraction",
+        "final_embedding_spread",
+        "effective_rank",
+        "fit_seconds",
+    ]
+    return variant_section(
+        records,
+        cols,
+        label="mining",
+        bold_count=4,
+        note=lambda d, sel: f". Curves per epoch: figure `curves_mining_{d}.png`",
+        after=lambda d, sel: collapse_line(sel, variants(sel)),
+        intro=COLLAPSE_NOTE,
+    )
 
 
 def figures(records, folder):

@@ -11,10 +11,12 @@ from norank.experiments.tables import per_dataset, seeds_note, table, variant_ro
 
 PCA_COMPONENTS = (100, 200, 400)
 COLUMNS = ["silhouette", "ari", "knn_accuracy", "map_at_r", "trustworthiness", "fit_seconds"]
-INTRO = ("`features` is the main configuration (every upper-triangle connectivity value); `pca<k>` projects "
-         "them onto the k leading principal components of the training rows first (`pca_components=k`). "
-         "70/30 rows are the stratified splits; leave-site-out rows hold out each site in turn, with every "
-         "study seed, so their mean runs over sites × seeds.")
+INTRO = (
+    "`features` is the main configuration (every upper-triangle connectivity value); `pca<k>` projects "
+    "them onto the k leading principal components of the training rows first (`pca_components=k`). "
+    "70/30 rows are the stratified splits; leave-site-out rows hold out each site in turn, with every "
+    "study seed, so their mean runs over sites × seeds."
+)
 
 
 def jobs(ctx):
@@ -23,8 +25,10 @@ def jobs(ctx):
     for d in ctx.datasets:
         for s in ctx.seeds:
             for split in ("stratified", *(f"site:{site}" for site in ctx.sites.get(d, []))):
-                out += [Job(d, f"{NORANK}_{v}", "heldout", s, split=split, study="pca", variant=v, overrides=o)
-                        for v, o in variants.items()]
+                out += [
+                    Job(d, f"{NORANK}_{v}", "heldout", s, split=split, study="pca", variant=v, overrides=o)
+                    for v, o in variants.items()
+                ]
     return out
 
 
@@ -35,14 +39,20 @@ def _render(d, sel):
         part_rows = variant_rows(part, COLUMNS, label_of=lambda v, lbl=label: f"{v}, {lbl}")
         rows += part_rows
         families.append({n for n, _ in part_rows})
-    return (f"{seeds_note(sel)}. Bold marks the best per column within each kind of split.\n\n"
-            + table(rows, COLUMNS, bold_rows=[f for f in families if f], bold_columns=COLUMNS[:-1],
-                    label="variant, split"))
+    return f"{seeds_note(sel)}. Bold marks the best per column within each kind of split.\n\n" + table(
+        rows, COLUMNS, bold_rows=[f for f in families if f], bold_columns=COLUMNS[:-1], label="variant, split"
+    )
 
 
 def section(records):
     return "\n\n".join(p for p in (INTRO, per_dataset(records, _render)) if p)
 
 
-STUDY = Study("pca", "Principal components before the encoder (ABIDE): 70/30 splits and leave-site-out", ("abide",),
-              jobs, section, fallback=False)
+STUDY = Study(
+    "pca",
+    "Principal components before the encoder (ABIDE): 70/30 splits and leave-site-out",
+    ("abide",),
+    jobs,
+    section,
+    fallback=False,
+)

@@ -17,8 +17,11 @@ def jobs(ctx):
     out = []
     for d in ctx.datasets:
         for s in ctx.seeds:
-            out += [Job(d, name, "heldout", s, study="rank", variant=f"R={name.rsplit('_r', 1)[1]}")
-                    for name in CP_TUCKER if name in ctx.methods_available]
+            out += [
+                Job(d, name, "heldout", s, study="rank", variant=f"R={name.rsplit('_r', 1)[1]}")
+                for name in CP_TUCKER
+                if name in ctx.methods_available
+            ]
             out += [norank_variant(d, s, "rank", f"dim{m}", {"embedding_dim": m}) for m in EMBEDDING_DIMS]
     return out
 
@@ -31,12 +34,20 @@ def section(records):
         tensor = [m for m in CP_TUCKER if m in groups]
         dims = [m for m in groups if m.startswith(NORANK + "_dim")]
         rows = [(m, stats(groups[m], cols)) for m in tensor + dims]
-        return (f"{seeds_note(sel)}. CP/Tucker are label-blind, norank is supervised; bold marks the best within "
-                "each family (CP/Tucker; norank).\n\n"
-                + table(rows, cols, bold_rows=[set(tensor), set(dims)], bold_columns=cols[:-1]))
+        return (
+            f"{seeds_note(sel)}. CP/Tucker are label-blind, norank is supervised; bold marks the best within "
+            "each family (CP/Tucker; norank).\n\n"
+            + table(rows, cols, bold_rows=[set(tensor), set(dims)], bold_columns=cols[:-1])
+        )
 
     return per_dataset(records, render)
 
 
-STUDY = Study("rank", "Rank sensitivity: CP/Tucker rank R vs norank embedding size", ("abide", "olivetti", "lfw"),
-              jobs, section, quick_datasets=("olivetti",))
+STUDY = Study(
+    "rank",
+    "Rank sensitivity: CP/Tucker rank R vs norank embedding size",
+    ("abide", "olivetti", "lfw"),
+    jobs,
+    section,
+    quick_datasets=("olivetti",),
+)

@@ -18,8 +18,12 @@ def variant(margin: float, diversity: float, uniformity: float) -> str:
 
 def grid():
     """(variant name, overrides) of every grid point."""
-    return [(variant(m, d, u), {"margin": m, "diversity_weight": d, "uniformity_weight": u})
-            for m in MARGINS for d in DIVERSITY_WEIGHTS for u in UNIFORMITY_WEIGHTS]
+    return [
+        (variant(m, d, u), {"margin": m, "diversity_weight": d, "uniformity_weight": u})
+        for m in MARGINS
+        for d in DIVERSITY_WEIGHTS
+        for u in UNIFORMITY_WEIGHTS
+    ]
 
 
 def means(records, metric: str) -> dict:
@@ -35,19 +39,30 @@ def means(records, metric: str) -> dict:
 
 
 def jobs(ctx):
-    return [norank_variant(d, s, "sensitivity", name, overrides) for d in ctx.datasets for s in ctx.seeds
-            for name, overrides in grid()]
+    return [
+        norank_variant(d, s, "sensitivity", name, overrides)
+        for d in ctx.datasets
+        for s in ctx.seeds
+        for name, overrides in grid()
+    ]
 
 
 def _render(dataset, sel):
     acc, ari = means(sel, "knn_accuracy"), means(sel, "ari")
     best = max(acc.values(), default=None)
-    parts = [(f"{seeds_note(sel)}; each cell is held-out 1-NN accuracy / ARI. Bold: the best 1-NN accuracy of the "
-              f"grid. Heatmaps: figure `sensitivity_{dataset}.png`.")]
+    parts = [
+        (
+            f"{seeds_note(sel)}; each cell is held-out 1-NN accuracy / ARI. Bold: the best 1-NN accuracy of the "
+            f"grid. Heatmaps: figure `sensitivity_{dataset}.png`."
+        )
+    ]
     for m in MARGINS:
-        lines = [f"| margin {m:g}: diversity_weight ↓, uniformity_weight → | "
-                 + " | ".join(f"{u:g}" for u in UNIFORMITY_WEIGHTS) + " |",
-                 "|" + "---|" * (len(UNIFORMITY_WEIGHTS) + 1)]
+        lines = [
+            f"| margin {m:g}: diversity_weight ↓, uniformity_weight → | "
+            + " | ".join(f"{u:g}" for u in UNIFORMITY_WEIGHTS)
+            + " |",
+            "|" + "---|" * (len(UNIFORMITY_WEIGHTS) + 1),
+        ]
         for d in DIVERSITY_WEIGHTS:
             cells = []
             for u in UNIFORMITY_WEIGHTS:
@@ -71,11 +86,23 @@ def figures(records, folder):
     for d in sorted({r["dataset"] for r in records}):
         name = f"sensitivity_{d}.png"
         sel = [r for r in records if r["dataset"] == d]
-        if sensitivity_heatmaps({k: means(sel, k) for k in METRICS}, MARGINS, DIVERSITY_WEIGHTS, UNIFORMITY_WEIGHTS,
-                                f"{d}: held-out sensitivity ({seeds_note(sel)})", folder / name):
+        if sensitivity_heatmaps(
+            {k: means(sel, k) for k in METRICS},
+            MARGINS,
+            DIVERSITY_WEIGHTS,
+            UNIFORMITY_WEIGHTS,
+            f"{d}: held-out sensitivity ({seeds_note(sel)})",
+            folder / name,
+        ):
             made.append(name)
     return made
 
 
-STUDY = Study("sensitivity", "Sensitivity to the margin, the diversity weight and the uniformity weight (LFW)",
-              ("lfw",), jobs, section, figures)
+STUDY = Study(
+    "sensitivity",
+    "Sensitivity to the margin, the diversity weight and the uniformity weight (LFW)",
+    ("lfw",),
+    jobs,
+    section,
+    figures,
+)
