@@ -10,6 +10,7 @@ the preprocessing state by type, range and agreement with each other. A refusal 
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import os
@@ -51,6 +52,24 @@ class InvalidModel(ValueError):
 def _want(ok: bool, message: str) -> None:
     if not ok:
         raise InvalidModel(message)
+
+
+def parse_json(data: bytes, what: str):
+    """The JSON value in `data` (config.json or a weights header), refused when corrupt or nested more than
+    MAX_DEPTH levels: the depth check is iterative, so a hostile file cannot recurse here either."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise InvalidModel(f"{what} is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints past Python's digit limit
+        raise InvalidModel(f"{what} is corrupt (not valid JSON: {exc})") from None
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            _want(depth <= MAX_DEPTH, f"{what} is nested more than {MAX_DEPTH} levels deep")
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return value
 
 
 def _is_int(v) -> bool:

@@ -8,17 +8,16 @@ stored raises before any byte is written; `norank.model_dir` then replaces the f
 at any instant leaves the old model or the new one, whole).
 
 Loading checks config.json against the schema (`norank.model_schema`), reads only the header of the
-weights file and compares every tensor's name, dtype and shape with what the config implies (modules are
-laid out on torch's meta device, which allocates nothing), then checks the file's hash: a refused file
-costs memory in proportion to its own size. Only ValueError, TypeError (arguments of the wrong type) and
-FileNotFoundError leave `load`.
+weights file (`norank.weights_file`) and compares every tensor's name, dtype and shape with what the
+config implies (modules are laid out on torch's meta device, which allocates nothing), then checks the
+file's hash: a refused file costs memory in proportion to its own size. Only ValueError, TypeError
+(arguments of the wrong type) and FileNotFoundError leave `load`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,39 +26,23 @@ import numpy as np
 
 from norank.model_dir import as_path, locate, replace_folder
 from norank.model_schema import (
-    MAX_DEPTH,
     InvalidModel,
     _want,
     classes_to_json,
     json_safe,
     params_to_json,
+    parse_json,
     read_fitted,
     read_params,
     read_preprocessing,
 )
+from norank.weights_file import WEIGHTS_FILE, compare_tensors, dtype_name, read_header, read_weights
 
 MODEL_FORMAT = "norank-model"
 MODEL_FORMAT_VERSION = 3  # 2: classes_ keep their dtype; the config pins the weights by hash; 3: tangent_metric
 READABLE_VERSIONS = (1, 2, 3)
 CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.safetensors"
 MAX_CONFIG_BYTES = 256 * 1024**2
-MAX_HEADER_BYTES = 100 * 1024**2  # safetensors' own limit
-_ITEMSIZE = {
-    "F64": 8,
-    "F32": 4,
-    "F16": 2,
-    "BF16": 2,
-    "I64": 8,
-    "I32": 4,
-    "I16": 2,
-    "I8": 1,
-    "U64": 8,
-    "U32": 4,
-    "U16": 2,
-    "U8": 1,
-    "BOOL": 1,
-}
 
 
 class _NotAModel(ValueError):
@@ -180,26 +163,10 @@ def _check_device(device):
     return device
 
 
-def _parse_json(data: bytes, what: str):
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except RecursionError:
-        raise InvalidModel(f"{what} is nested too deeply") from None
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, and ints past Python's digit limit
-        raise InvalidModel(f"{what} is corrupt (not valid JSON: {exc})") from None
-    stack = [(value, 1)]
-    while stack:  # iterative: a deep file must not recurse here either
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            _want(depth <= MAX_DEPTH, f"{what} is nested more than {MAX_DEPTH} levels deep")
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
-    return value
-
-
 def _read_config(folder: Path, cls, head: HeadSpec | None) -> tuple[dict, int]:
     file = folder / CONFIG_FILE
     _want(file.stat().st_size <= MAX_CONFIG_BYTES, f"{CONFIG_FILE} is larger than {MAX_CONFIG_BYTES} bytes")
-    config = _parse_json(file.read_bytes(), CONFIG_FILE)
+    config = parse_json(file.read_bytes(), CONFIG_FILE)
     if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
         raise _NotAModel(f"{file} does not describe a norank model (missing format {MODEL_FORMAT!r}).")
     version = config.get("format_version")
@@ -241,85 +208,20 @@ def _load(cls, folder: Path, device, head: HeadSpec | None):
     modules = _meta_modules(params, fitted, pre_state["n_features_"], len(header))
     for prefix, module in modules.items():
         state = module.state_dict()
-        expected.update({f"{prefix}.{k}": ((_dtype_name(v.dtype),), tuple(v.shape)) for k, v in state.items()})
-    _compare(header, expected)
+        expected.update({f"{prefix}.{k}": ((dtype_name(v.dtype),), tuple(v.shape)) for k, v in state.items()})
+    compare_tensors(header, expected)
     n_classes = str(len(fitted["classes_"]))
     _want(
         metadata.get("n_classes", n_classes if version == 1 else None) == n_classes,
         f"fitted.classes_ holds {len(fitted['classes_'])} labels, the weights were saved for "
         f"{metadata.get('n_classes')!s:.20} classes",
     )
-    tensors = _read_weights(folder / WEIGHTS_FILE, config.get("weights"), version)
+    tensors = read_weights(folder / WEIGHTS_FILE, config.get("weights"), version)
     est = _assemble(cls, params, fitted, pre_state, modules, tensors, device)
     if head is not None:
         arrays = {k[len("classifier.") :]: v.numpy() for k, v in tensors.items() if k.startswith("classifier.")}
         head.restore(est, config["head"], arrays)
     return est
-
-
-def read_header(file: Path) -> tuple[dict, dict]:
-    """({name: (dtype, shape)}, metadata) of a safetensors file, reading the header only."""
-    size = file.stat().st_size
-    with open(file, "rb") as f:
-        prefix = f.read(8)
-        _want(len(prefix) == 8, f"{WEIGHTS_FILE} is too short to hold a safetensors header")
-        n = int.from_bytes(prefix, "little")
-        _want(n <= min(size - 8, MAX_HEADER_BYTES), f"{WEIGHTS_FILE} declares a header longer than the file")
-        header = _parse_json(f.read(n), f"the header of {WEIGHTS_FILE}")
-    _want(isinstance(header, dict), f"the header of {WEIGHTS_FILE} is not an object")
-    metadata = header.pop("__metadata__", None) or {}
-    _want(
-        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values()),
-        f"the metadata of {WEIGHTS_FILE} must map names to strings",
-    )
-    entries, spans = {}, []
-    for name, entry in header.items():
-        _want(
-            isinstance(entry, dict) and set(entry) == {"dtype", "shape", "data_offsets"},
-            f"tensor {name!r:.60} of {WEIGHTS_FILE} needs exactly dtype, shape and data_offsets",
-        )
-        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        _want(isinstance(dtype, str) and dtype in _ITEMSIZE, f"tensor {name!r:.60} has an unknown dtype")
-        _want(
-            isinstance(shape, list) and len(shape) <= 32 and all(_is_count(s) for s in shape),
-            f"tensor {name!r:.60} has a malformed shape",
-        )
-        _want(
-            isinstance(offsets, list)
-            and len(offsets) == 2
-            and all(_is_count(o) for o in offsets)
-            and offsets[1] - offsets[0] == math.prod(shape) * _ITEMSIZE[dtype],
-            f"tensor {name!r:.60} has data offsets that disagree with its shape",
-        )
-        entries[name] = (dtype, tuple(shape))
-        spans.append(tuple(offsets))
-    spans.sort()
-    ends = [0] + [e for _, e in spans]
-    _want(
-        all(b == e for (b, _), e in zip(spans, ends, strict=False)) and ends[-1] == size - 8 - n,
-        f"the tensors of {WEIGHTS_FILE} do not tile its data exactly",
-    )
-    return entries, metadata
-
-
-def _is_count(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _dtype_name(dtype) -> str:
-    import torch
-
-    names = {
-        torch.float64: "F64",
-        torch.float32: "F32",
-        torch.float16: "F16",
-        torch.bfloat16: "BF16",
-        torch.int64: "I64",
-        torch.int32: "I32",
-        torch.uint8: "U8",
-        torch.bool: "BOOL",
-    }
-    return names.get(dtype, str(dtype))
 
 
 def _meta_modules(params: dict, fitted: dict, n_features: int, n_tensors: int) -> dict:
@@ -356,35 +258,6 @@ def _meta_modules(params: dict, fitted: dict, n_features: int, n_tensors: int) -
         "the encoder's layout allocated memory",
     )  # a guard: shapes must cost nothing before they are checked
     return modules
-
-
-def _compare(header: dict, expected: dict) -> None:
-    missing, extra = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
-    _want(not missing, f"{WEIGHTS_FILE} lacks tensor(s) {missing[:3]} that the config implies")
-    _want(not extra, f"{WEIGHTS_FILE} holds tensor(s) {[e[:60] for e in extra[:3]]} that the config does not describe")
-    for name, (dtypes, shape) in expected.items():
-        have = header[name]
-        _want(
-            have[0] in dtypes and have[1] == shape,
-            f"tensor {name} is {have[0]} {list(have[1])} in {WEIGHTS_FILE}, "
-            f"but the config implies {'/'.join(dtypes)} {list(shape)} (input_shape_ or layer sizes differ)",
-        )
-
-
-def _read_weights(file: Path, record, version: int) -> dict:
-    from safetensors.torch import load as deserialise
-
-    blob = file.read_bytes()
-    if version >= 2:
-        _want(isinstance(record, dict) and set(record) == {"sha256", "bytes"}, "the weights record is malformed")
-        _want(
-            record["bytes"] == len(blob) and record["sha256"] == hashlib.sha256(blob).hexdigest(),
-            f"{WEIGHTS_FILE} is not the file this config was saved with (its SHA-256 differs)",
-        )
-    tensors = deserialise(blob)
-    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all())]
-    _want(not bad, f"tensor(s) {bad[:3]} hold NaN or infinity")
-    return tensors
 
 
 def _assemble(cls, params, fitted, pre_state, modules, tensors, device):

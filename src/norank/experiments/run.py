@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,11 @@ from norank.experiments import protocol as P
 from norank.experiments import seeds as SEEDS
 from norank.experiments import store
 from norank.experiments import studies as S
-from norank.experiments.jobs import Job, job_identity, plan, record_identity
+from norank.experiments.execute import execute_one, thread_limit
+from norank.experiments.execute import record as _record
+from norank.experiments.jobs import job_identity, plan, record_identity
 from norank.preprocessing import looks_symmetric
-from norank.splits import holdout_split, stratified_subset
+from norank.splits import stratified_subset
 
 OFFLINE_DATASETS = ("digits", *SIMULATED)
 # NCA is left out of --quick: its inner cross-validation took 130 of the demo's 314 s (8 datasets).
@@ -37,17 +38,7 @@ QUICK_MAX_SAMPLES = 300
 # within reach of two cores (the main table keeps every seed).
 STUDY_SEEDS = 3
 WRITE_INTERVAL_S = 30  # results.json is rewritten this often during a run
-HISTORY_KEYS = (
-    "loss",
-    "triplet",
-    "diversity",
-    "uniformity",
-    "local",
-    "global",
-    "active_fraction",
-    "embedding_spread",
-    "lr",
-)
+_threads = thread_limit  # its name before one job's execution moved to `execute` (tests reach it here)
 
 
 def available_datasets(data_dir=None) -> list[str]:
@@ -79,96 +70,6 @@ def load_dataset(name, data_dir=None, max_samples=None):
         "meta": meta,
         "description": description,
     }
-
-
-def _indices(data, job: Job):
-    y = data["y"]
-    if job.protocol == "insample":
-        idx = np.arange(len(y))
-        train, test = idx, idx
-    elif job.split.startswith("site:"):
-        site = job.split[len("site:") :]
-        sites = np.asarray(data["meta"]["site"]).astype(str)
-        train, test = np.flatnonzero(sites != site), np.flatnonzero(sites == site)
-    else:
-        train, test = holdout_split(y, P.TEST_SIZE, job.seed)
-    if job.train_fraction < 1:
-        train = train[stratified_subset(y[train], job.train_fraction, job.seed, min_per_class=2)]
-    return train, test
-
-
-@contextmanager
-def _threads(n: int | None):
-    """torch and the BLAS/OpenMP pools at `n` threads inside the block (None: unchanged)."""
-    if n is None:
-        yield
-        return
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(n):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _record(job: Job, result: dict, settings: dict | None) -> dict:
-    rec = {"dataset": job.dataset, "method": job.method, "protocol": job.protocol, "seed": job.seed, "split": job.split}
-    if job.study != "main":
-        rec["study"], rec["variant"] = job.study, job.variant
-    if job.train_fraction < 1:
-        rec["train_fraction"] = job.train_fraction
-    if job.threads is not None:
-        rec["threads"] = job.threads
-    rec.update({k: result[k] for k in ("metrics", "fit_seconds", "n_train", "n_test", "diagnostics")})
-    if settings is not None:
-        rec["settings"] = settings
-    if result.get("history"):
-        rec["history"] = result["history"]
-    if job.study in S.STUDIES and S.STUDIES[job.study].per_class_recall and result.get("per_class_recall"):
-        rec["per_class_recall"] = result["per_class_recall"]
-        rec["train_class_counts"] = result["train_class_counts"]
-    if "error" in result:
-        rec["error"] = result["error"]
-    return rec
-
-
-def _run_job(job: Job, data, quick: bool) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
-    train, test = _indices(data, job)
-    model = M.make_method(
-        job.method, job.seed, job.dataset, quick, job.overrides, n_classes=len(np.unique(data["y"][train]))
-    )
-    with _threads(job.threads):
-        out = P.score(
-            model,
-            data["X"],
-            data["y"],
-            train,
-            test,
-            job.protocol,
-            M.is_supervised(job.method),
-            job.seed,
-            data["target_names"],
-            predicts=M.predicts(job.method),
-        )
-    history = None
-    if out.history:
-        history = {k: [float(v) for v in out.history[k]] for k in HISTORY_KEYS if k in out.history}
-    counts = np.bincount(data["y"][train], minlength=len(data["target_names"]))
-    result = {
-        "metrics": out.metrics,
-        "fit_seconds": round(out.fit_seconds, 3),
-        "n_train": int(len(train)),
-        "n_test": int(len(test)),
-        "diagnostics": out.diagnostics,
-        "history": history,
-        "per_class_recall": out.per_class_recall,
-        "train_class_counts": {str(n): int(c) for n, c in zip(data["target_names"], counts, strict=True)},
-    }
-    return result, out.Z, data["y"][test]
 
 
 def _check_positive_int(value, name: str, meaning: str) -> None:
@@ -247,25 +148,6 @@ def _command_text(command) -> str:
     return str(command)
 
 
-def _execute_one(job, key, data, quick, done, bar):
-    """(result, Z, y) of one job: computed, or an error recorded; `done` caches it under `key`."""
-    try:
-        result, Z, y_scored = _run_job(job, data, quick)
-    except Exception as exc:  # recorded and reported; the remaining runs still go ahead
-        result = {
-            "metrics": {},
-            "fit_seconds": None,
-            "n_train": None,
-            "n_test": None,
-            "diagnostics": {},
-            "error": f"{type(exc).__name__}: {exc}",
-        }
-        Z = y_scored = None
-        bar.write(f"error: {job.dataset} {job.method} {job.protocol} seed {job.seed}: {result['error']}")
-    done[key] = result
-    return result, Z, y_scored
-
-
 def _execute(jobs, cache_data, out: Path, quick: bool, previous: dict, views: dict, results: dict) -> None:
     """Run (or keep, or reuse) every job in order, rewriting results.json every WRITE_INTERVAL_S."""
     from tqdm.auto import tqdm
@@ -297,7 +179,7 @@ def _execute(jobs, cache_data, out: Path, quick: bool, previous: dict, views: di
         if key in done:
             record = {**_record(job, done[key], settings), "reused": True}
         else:
-            result, Z, y_scored = _execute_one(job, key, cache_data[job.dataset], quick, done, bar)
+            result, Z, y_scored = execute_one(job, key, cache_data[job.dataset], quick, done, bar)
             record = _record(job, result, settings)
             if (
                 Z is not None
@@ -348,22 +230,35 @@ def run_reproduce(
     rerun : with resume, method names whose earlier records are not kept (say after a fix in them).
     Returns the results dict that was written to results.json.
     """
-    from norank.experiments import figures, report
-
     started = time.perf_counter()
     args = _arguments(datasets, methods, seeds, protocol, quick, data_dir, studies, resume, study_seeds, rerun)
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     cache_data = {d: load_dataset(d, data_dir, QUICK_MAX_SAMPLES if quick else None) for d in args["datasets"]}
-    sites = (
-        {}
-        if quick
-        else {
+    jobs = _plan_jobs(args, cache_data, quick)
+    if any(M.uses_norank_settings(j.method) for j in jobs):
+        _warm_up()
+    meta = _meta(args, _command_text(command), quick, cache_data)
+    previous = {record_identity(r): r for r in store.previous_records(out, meta, args["rerun"])} if resume else {}
+    results = {"meta": meta, "records": []}
+    views = store.load_views(out, args["datasets"], args["methods"]) if resume else {}
+    _execute(jobs, cache_data, out, quick, previous, views, results)
+    if previous:
+        meta["resumed_records"] = sum(job_identity(j) in previous for j in jobs)
+    _write_outputs(out, results, views, started)
+    return results
+
+
+def _plan_jobs(args: dict, cache_data: dict, quick: bool) -> list:
+    """Every job of the run, once the data tell which datasets have sites (leave-site-out, never in
+    --quick) and which hold SPD matrices (the only ones SPD-only methods run on)."""
+    sites = {}
+    if not quick:
+        sites = {
             d: [s for s, _, _ in P.site_splits(v["meta"]["site"])] for d, v in cache_data.items() if "site" in v["meta"]
         }
-    )
     spd = {d for d, v in cache_data.items() if looks_symmetric(v["X"])}
-    jobs = plan(
+    return plan(
         args["datasets"],
         args["methods"],
         args["seeds"],
@@ -374,17 +269,15 @@ def run_reproduce(
         args["study_seeds"],
         spd,
     )
-    if any(M.uses_norank_settings(j.method) for j in jobs):
-        _warm_up()
-    meta = _meta(args, _command_text(command), quick, cache_data)
-    previous = {record_identity(r): r for r in store.previous_records(out, meta, args["rerun"])} if resume else {}
-    results = {"meta": meta, "records": []}
-    views = store.load_views(out, args["datasets"], args["methods"]) if resume else {}
-    _execute(jobs, cache_data, out, quick, previous, views, results)
+
+
+def _write_outputs(out: Path, results: dict, views: dict, started: float) -> None:
+    """Figures, then results.json (with the wall time), results.csv and report.md; the table on the console."""
+    from norank.experiments import figures, report
+
     figure_files = figures.make_all(results, views, out / "figures")
+    meta = results["meta"]
     meta["wall_seconds"] = round(time.perf_counter() - started, 1)
-    if previous:
-        meta["resumed_records"] = sum(job_identity(j) in previous for j in jobs)
     store.write_json(out / "results.json", results)
     report.write_csv(results, out / "results.csv")
     (out / "report.md").write_text(report.render(results, figure_files, figure_dir="figures"))
@@ -393,7 +286,6 @@ def run_reproduce(
         f"wrote {out / 'results.json'}, results.csv, report.md and {len(figure_files)} figures "
         f"in {meta['wall_seconds']:.0f} s"
     )
-    return results
 
 
 def _warm_up() -> None:
