@@ -7,7 +7,7 @@ import torch
 from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.miners import BatchHardMiner, TripletMarginMiner
 
-from norank import mining
+from norank import triplet_kernels
 from norank.distances import pairwise_distances
 from norank.mining import (
     MINERS,
@@ -72,7 +72,7 @@ def test_fused_margin_loss_equals_pml_miner_and_loss(kind, budget, monkeypatch):
     from pytorch_metric_learning.reducers import MeanReducer
 
     if budget:
-        monkeypatch.setattr(mining, "ELEMENT_BUDGET", budget)  # many blocks
+        monkeypatch.setattr(triplet_kernels, "ELEMENT_BUDGET", budget)  # many blocks
     z, labels = _batch(n_classes=6, per_class=5, singletons=2)
     z_ours, z_theirs = z.clone().requires_grad_(), z.clone().requires_grad_()
     distance = LpDistance(power=2, normalize_embeddings=False)  # z is unit-norm already; same graph as ours
@@ -167,27 +167,27 @@ def test_chunk_budget_does_not_change_results_two_classes(monkeypatch, budget):
     dist = pairwise_distances(z)
     reference = {name: MINERS[name](dist, labels, 0.3) for name in MINERS}
     reference["margin_semihard"] = margin_triplets(dist, labels, 0.3, "semihard")
-    monkeypatch.setattr(mining, "ELEMENT_BUDGET", budget)
+    monkeypatch.setattr(triplet_kernels, "ELEMENT_BUDGET", budget)
     for name in MINERS:
         _assert_same(MINERS[name](dist, labels, 0.3), reference[name])
     _assert_same(margin_triplets(dist, labels, 0.3, "semihard"), reference["margin_semihard"])
 
 
 def test_blocks_respect_the_budget(monkeypatch):
-    monkeypatch.setattr(mining, "ELEMENT_BUDGET", 640)
-    blocks = mining._blocks(1984, 64)
+    monkeypatch.setattr(triplet_kernels, "ELEMENT_BUDGET", 640)
+    blocks = triplet_kernels.blocks(1984, 64)
     assert all((b.stop - b.start) * 64 <= 640 for b in blocks)
     assert list(range(1984)) == [i for b in blocks for i in range(1984)[b]]
-    monkeypatch.setattr(mining, "ELEMENT_BUDGET", 10)  # budget below one row: one pair at a time
-    assert len(mining._blocks(5, 64)) == 5
+    monkeypatch.setattr(triplet_kernels, "ELEMENT_BUDGET", 10)  # budget below one row: one pair at a time
+    assert len(triplet_kernels.blocks(5, 64)) == 5
 
 
 @pytest.mark.parametrize("threshold", [0, 10**9])
 @pytest.mark.parametrize("n_classes", [2, 6])
 def test_semihard_sort_and_scan_paths_agree_with_brute_force(monkeypatch, threshold, n_classes):
     # threshold 0 forces the per-row sort, 10**9 the budgeted scan; both must equal the loop.
-    monkeypatch.setattr(mining, "SORT_FACTOR", threshold)
-    monkeypatch.setattr(mining, "ELEMENT_BUDGET", 50)
+    monkeypatch.setattr(triplet_kernels, "SORT_FACTOR", threshold)
+    monkeypatch.setattr(triplet_kernels, "ELEMENT_BUDGET", 50)
     z, labels = _batch(n_classes=n_classes, per_class=24 // n_classes, seed=8, singletons=1)
     dist = pairwise_distances(z)
     ours = list(zip(*(x.tolist() for x in semihard_triplets(dist, labels, 0.2)), strict=True))

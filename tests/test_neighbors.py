@@ -6,6 +6,7 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 import norank.neighbors as nb
+from norank import faiss_search
 from norank.neighbors import EmbeddingIndex, kneighbors
 
 needs_faiss = pytest.mark.skipif(not nb.faiss_available(), reason="faiss not installed")
@@ -292,9 +293,9 @@ def test_faiss_search_restores_its_settings(monkeypatch, n_query):
     import faiss
 
     q, r = _data(n_ref=2000, n_query=n_query, d=16, dtype=np.float32, seed=11)
-    settings = {name: getattr(faiss.cvar, name) for name in nb._FAISS_SETTINGS}
+    settings = {name: getattr(faiss.cvar, name) for name in faiss_search._FAISS_SETTINGS}
     dist, ind = kneighbors(q, r, 6, backend="faiss")
-    assert {name: getattr(faiss.cvar, name) for name in nb._FAISS_SETTINGS} == settings
+    assert {name: getattr(faiss.cvar, name) for name in faiss_search._FAISS_SETTINGS} == settings
     ref_dist, ref_ind = _brute(q, r, 6)
     np.testing.assert_array_equal(ind, ref_ind)
     np.testing.assert_allclose(dist, ref_dist, rtol=1e-4)

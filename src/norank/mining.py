@@ -7,20 +7,25 @@ pytorch-metric-learning, so a loss can consume them directly.
 
 Mining never builds a B×B×B tensor. The (anchor, positive) pairs are enumerated once (O(B²)); miners
 that must compare each pair with every negative (``all``, ``margin_triplets``, semi-hard with small
-classes) do so in blocks of at most ``ELEMENT_BUDGET`` elements, so memory stays bounded by the budget
-(plus the output) even for a 2-class batch, where there are ~B²/2 pairs. Hard and batch-hard need one
+classes) do so in blocks of at most ``ELEMENT_BUDGET`` elements (set in :mod:`norank.triplet_kernels`),
+so memory stays bounded by the budget (plus the output) even for a 2-class batch, where there are ~B²/2
+pairs. Hard and batch-hard need one
 pass over the B×B matrix; semi-hard with few large classes sorts each row once (O(B² log B)) instead.
 Anchors with no positive or no negative in the batch produce no triplets. Mining runs under ``no_grad``:
-the indices carry no gradient; the loss re-reads ``dist`` at those indices.
+the indices carry no gradient; the loss re-reads ``dist`` at those indices. This module checks inputs and
+holds the public miners and miner objects; the unchecked kernels live in :mod:`norank.triplet_kernels`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
+from norank import triplet_kernels as kernels
 from norank.distances import check_distance, check_label_tensor, check_matrix, pairwise_distances
+from norank.triplet_kernels import ELEMENT_BUDGET, Triplets
 
 __all__ = [
     "ELEMENT_BUDGET",
@@ -38,17 +43,7 @@ __all__ = [
     "semihard_triplets",
 ]
 
-# Largest (pairs × negatives) block compared at once: 2**22 elements is 16 MiB per float32 temporary
-# (larger blocks measured no faster on CPU).
-ELEMENT_BUDGET = 2**22
-# Semi-hard mining scans pairs × B (about positives × B per anchor) or sorts each row (about B·log₂B per
-# anchor); it sorts when anchors average more than SORT_FACTOR·log₂B positives (few large classes).
-# 0.75 is the measured crossover on CPU for B in 256..1024.
-SORT_FACTOR = 0.75
-
 MARGIN_KINDS = ("all", "hard", "semihard", "easy")
-# What a miner returns: (anchors, positives, negatives) LongTensors indexing the batch.
-Triplets = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def _check_margin(margin) -> float:
@@ -74,126 +69,6 @@ def _check_inputs(dist, labels, margin) -> None:
     _check_margin(margin)
 
 
-def _empty(device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    e = torch.empty(0, dtype=torch.long, device=device)
-    return e, e.clone(), e.clone()
-
-
-def _classes(labels: torch.Tensor):
-    """Same-class mask (B, B) with the diagonal set, each sample's class size, and anchors that have
-    both a positive and a negative (class size between 2 and B − 1)."""
-    same = labels[:, None] == labels[None, :]
-    # Class sizes from one sort, O(B log B): torch.unique's data-dependent output size would synchronise an
-    # accelerator, and summing the (B, B) mask costs a B² integer copy.
-    ordered = labels.sort().values
-    size = torch.searchsorted(ordered, labels, right=True) - torch.searchsorted(ordered, labels)
-    return same, size, (size >= 2) & (size < labels.shape[0])
-
-
-def _pairs(labels: torch.Tensor):
-    """(anchor, positive) pairs of anchors having a negative, in lexicographic order, and the classes."""
-    same, size, valid = _classes(labels)
-    anchors, positives = torch.nonzero(same & valid[:, None], as_tuple=True)
-    distinct = anchors != positives
-    return anchors[distinct], positives[distinct], same, size
-
-
-def _blocks(n_pairs: int, n_cols: int) -> list[slice]:
-    """Consecutive slices of the pairs, each sized so that (pairs in slice) × ``n_cols`` <= ``ELEMENT_BUDGET``."""
-    step = max(1, ELEMENT_BUDGET // max(1, n_cols))
-    return [slice(start, start + step) for start in range(0, n_pairs, step)]
-
-
-def _select_triplets(dist, labels, keep_fn):
-    """All (a, p, n) with n a negative of a and ``keep_fn(d(a,p) (c,1), d(a,n) (c,B))`` true.
-
-    Pairs are compared with every column in blocks of at most ``ELEMENT_BUDGET`` elements. Columns that
-    are not negatives of the anchor hold NaN, and every comparison with NaN is false, so ``keep_fn``
-    (a comparison) rejects them without a separate mask; it may overwrite its d(a,n) block, a fresh
-    copy. Output is ordered by (anchor, positive, negative), the order of a ``torch.where`` over a dense
-    triplet mask.
-    """
-    anchors, positives, same, _ = _pairs(labels)
-    neg_only = dist.masked_fill(same, math.nan)
-    blocks = []
-    for block in _blocks(anchors.shape[0], dist.shape[0]):
-        a, p = anchors[block], positives[block]
-        rows, n = torch.nonzero(keep_fn(dist[a, p][:, None], neg_only[a]), as_tuple=True)
-        blocks.append((a[rows], p[rows], n))
-    if not blocks:
-        return _empty(dist.device)
-    return tuple(torch.cat([b[i] for b in blocks]) for i in range(3))
-
-
-def _closest_farther_blocks(dist, same, size, anchors, positives):
-    """Per pair, argmin d(a,n) over negatives with d(a,n) > d(a,p) (-1 if none), in budgeted blocks."""
-    neg_only = dist.masked_fill(same, math.inf)
-    out = []
-    for block in _blocks(anchors.shape[0], dist.shape[0]):
-        a, p = anchors[block], positives[block]
-        d_an = neg_only[a]
-        d_an = d_an.masked_fill(d_an <= dist[a, p][:, None], math.inf)
-        best, idx = d_an.min(dim=1)
-        out.append(torch.where(torch.isinf(best), -1, idx))
-    return torch.cat(out) if out else anchors.new_empty(0)
-
-
-def _closest_farther_sorted(dist, same, size, anchors, positives):
-    """Same result as :func:`_closest_farther_blocks` from one sort of each row: O(B² log B) in all.
-
-    Each row's negative distances are sorted once (stable, so among equal distances the lowest index
-    comes first, as with argmin); a binary search per pair finds the first one beyond d(a,p). Worth it
-    when anchors have many positives (few classes), where pairs × B approaches B³.
-    """
-    b = dist.shape[0]
-    if anchors.numel() == 0:
-        return anchors.new_empty(0)
-    sorted_d, order = dist.masked_fill(same, math.inf).sort(dim=1, stable=True)
-    counts = torch.bincount(anchors, minlength=b)
-    rank = torch.arange(anchors.shape[0], device=dist.device) - (torch.cumsum(counts, 0) - counts)[anchors]
-    queries = dist.new_full((b, int(counts.max())), math.inf)
-    queries[anchors, rank] = dist[anchors, positives]
-    first = torch.searchsorted(sorted_d, queries, right=True)[anchors, rank]
-    found = first < b - size[anchors]  # the anchor's number of negatives
-    return torch.where(found, order[anchors, first.clamp(max=b - 1)], -1)
-
-
-def _semihard(dist, labels, margin):
-    anchors, positives, same, size = _pairs(labels)
-    b = dist.shape[0]
-    if anchors.numel() > SORT_FACTOR * math.log2(max(b, 2)) * b:
-        chosen = _closest_farther_sorted(dist, same, size, anchors, positives)
-    else:
-        chosen = _closest_farther_blocks(dist, same, size, anchors, positives)
-    farthest = dist.masked_fill(same, -math.inf).argmax(dim=1)
-    return anchors, positives, torch.where(chosen >= 0, chosen, farthest[anchors])
-
-
-def _hard(dist, labels, margin):
-    anchors, positives, same, _ = _pairs(labels)
-    closest = dist.masked_fill(same, math.inf).argmin(dim=1)
-    return anchors, positives, closest[anchors]
-
-
-def _batch_hard(dist, labels, margin):
-    same, _, valid = _classes(labels)
-    positive_d = torch.where(same, dist, -math.inf)
-    positive_d.fill_diagonal_(-math.inf)
-    _, far_pos = positive_d.max(dim=1)
-    _, near_neg = dist.masked_fill(same, math.inf).min(dim=1)
-    anchors = torch.nonzero(valid, as_tuple=True)[0]
-    return anchors, far_pos[anchors], near_neg[anchors]
-
-
-def _all(dist, labels, margin):
-    return _select_triplets(dist, labels, lambda d_ap, d_an: d_an < d_ap + margin)
-
-
-# The unchecked kernels behind the public miners: (dist, labels, margin) -> (a, p, n), called under
-# no_grad by the public functions (after their input checks) and by TripletMiner's hot path.
-_KERNELS = {"semihard": _semihard, "hard": _hard, "batch_hard": _batch_hard, "all": _all}
-
-
 @torch.no_grad()
 def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2) -> Triplets:
     """FaceNet semi-hard mining (the paper's Algorithm 1): one triplet per (anchor, positive) pair.
@@ -206,7 +81,7 @@ def semihard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 
     so all miners share one signature. Ties go to the lowest index.
     """
     _check_inputs(dist, labels, margin)
-    return _semihard(dist, labels, margin)
+    return kernels.KERNELS["semihard"](dist, labels, margin)
 
 
 @torch.no_grad()
@@ -217,7 +92,7 @@ def hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2)
     ``margin`` is accepted for the shared signature only.
     """
     _check_inputs(dist, labels, margin)
-    return _hard(dist, labels, margin)
+    return kernels.KERNELS["hard"](dist, labels, margin)
 
 
 @torch.no_grad()
@@ -228,7 +103,7 @@ def batch_hard_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float 
     ``margin`` is accepted for the shared signature only.
     """
     _check_inputs(dist, labels, margin)
-    return _batch_hard(dist, labels, margin)
+    return kernels.KERNELS["batch_hard"](dist, labels, margin)
 
 
 @torch.no_grad()
@@ -239,7 +114,7 @@ def all_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.2) 
     has a loss above 0 in :func:`norank.losses.triplet_margin_loss`, even after rounding.
     """
     _check_inputs(dist, labels, margin)
-    return _all(dist, labels, margin)
+    return kernels.KERNELS["all"](dist, labels, margin)
 
 
 def _check_kind(kind: str) -> None:
@@ -274,7 +149,7 @@ def margin_triplets(dist: torch.Tensor, labels: torch.Tensor, margin: float = 0.
     def keep(d_ap, d_an):
         return _margin_keep(d_an.sub_(d_ap), margin, kind)  # d_an is a fresh block, free to overwrite
 
-    return _select_triplets(dist, labels, keep)
+    return kernels.select_triplets(dist, labels, keep)
 
 
 def margin_triplet_loss(
@@ -290,9 +165,9 @@ def margin_triplet_loss(
     """
     _check_inputs(dist, labels, margin)
     _check_kind(kind)
-    anchors, positives, same, _ = _pairs(labels)
+    anchors, positives, same, _ = kernels.pairs(labels)
     total, count = dist.reshape(-1)[:0].sum(), 0
-    for block in _blocks(anchors.shape[0], dist.shape[0]):
+    for block in kernels.blocks(anchors.shape[0], dist.shape[0]):
         a, p = anchors[block], positives[block]
         d_ap, d_an = dist[a, p][:, None], dist[a]
         with torch.no_grad():
@@ -320,9 +195,9 @@ def mine(dist: torch.Tensor, labels: torch.Tensor, method: str = "semihard", mar
 @torch.no_grad()
 def active_anchor_fraction(
     dist: torch.Tensor,
-    anchors: torch.Tensor,
-    positives: torch.Tensor,
-    negatives: torch.Tensor,
+    anchors: torch.Tensor | Sequence[int],
+    positives: torch.Tensor | Sequence[int],
+    negatives: torch.Tensor | Sequence[int],
     margin: float,
     labels: torch.Tensor,
 ) -> float:
@@ -330,7 +205,7 @@ def active_anchor_fraction(
 
     Eligible anchors have at least one positive and one negative in the batch. A value falling to 0 means
     every mined triplet already satisfies the margin: training has stopped learning. Returns 0.0 when no
-    anchor is eligible.
+    anchor is eligible. The index triple may be tensors or sequences of ints (converted here, checked).
     """
     _check_inputs(dist, labels, margin)
     anchors, positives, negatives = (
@@ -357,7 +232,7 @@ def active_fraction(
 
     For a training step's hot path, whose inputs were checked where they entered.
     """
-    _, _, valid = _classes(labels)
+    _, _, valid = kernels.classes(labels)
     losing = (dist[anchors, negatives] < dist[anchors, positives] + margin).to(dist.dtype)
     hits = torch.zeros(dist.shape[0], dtype=dist.dtype, device=dist.device).index_add_(0, anchors, losing)
     return ((hits > 0) & valid).sum() / valid.sum().clamp_min(1)
@@ -414,4 +289,4 @@ class TripletMiner(BatchMiner):
     @torch.no_grad()
     def mine_matrix(self, matrix: torch.Tensor, labels: torch.Tensor) -> Triplets:
         """Mine on a (B, B) matrix of this miner's distance, unchecked: the per-step path of a loss."""
-        return _KERNELS[self.kind](matrix, labels, self.margin)
+        return kernels.KERNELS[self.kind](matrix, labels, self.margin)

@@ -4,17 +4,18 @@
 one matrix product (``‖r‖² − 2 q·r``; the constant ``‖q‖²`` of a row is added only to the values kept),
 so memory stays at the chunk blocks (128 MiB together by default) however many queries there are.
 Big searches run one chunk per torch thread at a time. With faiss installed (the optional
-``norank[faiss]`` extra) its exact L2 search can do the work instead. `EmbeddingIndex` keeps
-reference embeddings (and labels) to search, saves them as a plain ``.npz`` and can embed raw samples
-through a fitted model.
+``norank[faiss]`` extra) its exact L2 search (:mod:`norank.faiss_search`) can do the work instead.
+`EmbeddingIndex` keeps reference embeddings (and labels) to search, saves them as a plain ``.npz`` and can
+embed raw samples through a fitted model.
 """
 
-import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+
+from norank.faiss_search import faiss_available, faiss_knn
 
 __all__ = ["EmbeddingIndex", "faiss_available", "kneighbors"]
 
@@ -27,23 +28,6 @@ GROUP = 32
 # Multiply-adds below which a torch search stays in the calling thread (starting workers costs more).
 PARALLEL_MIN_WORK = 2**24
 _THREADS = threading.Lock()  # one multi-threaded search at a time changes torch's thread count
-# faiss BLAS blocks: queries × references (16M float32 products = 64 MiB).
-FAISS_BLOCKS = (1024, 16384)
-_FAISS_SETTINGS = (
-    "distance_compute_blas_threshold",
-    "distance_compute_blas_query_bs",
-    "distance_compute_blas_database_bs",
-)
-_FAISS = threading.Lock()
-
-
-def faiss_available():
-    """True when the optional faiss package can be imported."""
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _as_matrix(a, name, copy=False):
@@ -227,49 +211,6 @@ def _run(scan, workers):
             torch.set_num_threads(previous)
 
 
-def _faiss_knn(q, r, k, exclude_self):
-    import faiss
-
-    xq, xb = np.ascontiguousarray(q, dtype=np.float32), np.ascontiguousarray(r, dtype=np.float32)
-    with _faiss_blocks(faiss, q.shape[1]):
-        if hasattr(faiss, "knn"):  # searches the array itself: no copy into an index
-            d2, ind = faiss.knn(xq, xb, k + int(exclude_self))
-        else:
-            index = faiss.IndexFlatL2(xb.shape[1])
-            index.add(xb)
-            d2, ind = index.search(xq, k + int(exclude_self))
-    if exclude_self:
-        is_self = ind == np.arange(len(q))[:, None]
-        is_self[~is_self.any(1), -1] = True  # self pushed out by exact duplicates: drop the last one
-        d2 = d2[~is_self].reshape(len(q), k)
-        ind = ind[~is_self].reshape(len(q), k)
-    if (d2[:, 1:] == d2[:, :-1]).any():  # equal distances: order them by index
-        order = np.lexsort((ind, d2), axis=1)
-        d2, ind = np.take_along_axis(d2, order, 1), np.take_along_axis(ind, order, 1)
-    return np.sqrt(np.maximum(d2, 0.0)), ind.astype(np.int64, copy=False)
-
-
-@contextlib.contextmanager
-def _faiss_blocks(faiss, dim):
-    """faiss's exact search through BLAS in few large blocks, restored afterwards.
-
-    faiss's defaults (4096 queries × 1024 references per block, BLAS only from 128000 / dim
-    queries) synchronise its threads twice per block and leave a few hundred queries to a much
-    slower loop. `FAISS_BLOCKS` (64 MiB of float32 products) cuts the hand-overs to a handful; BLAS
-    pays from about 16 queries on. These are faiss's global settings: one search at a time sets them.
-    """
-    wanted = dict(zip(_FAISS_SETTINGS, (16 * dim, *FAISS_BLOCKS), strict=True))
-    with _FAISS:
-        saved = {name: getattr(faiss.cvar, name) for name in wanted if hasattr(faiss.cvar, name)}
-        try:
-            for name in saved:
-                setattr(faiss.cvar, name, wanted[name])
-            yield
-        finally:
-            for name, value in saved.items():
-                setattr(faiss.cvar, name, value)
-
-
 def _resolve_backend(backend):
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
@@ -324,7 +265,7 @@ def kneighbors(queries, references, k, *, exclude_self=False, backend="auto", ch
     backend = _resolve_backend(backend)
     chunk_rows(len(r), chunk_size)  # validates chunk_size
     if backend == "faiss":
-        return _faiss_knn(q, r, k, bool(exclude_self))
+        return faiss_knn(q, r, k, bool(exclude_self))
     if q.dtype != r.dtype:
         q, r = q.astype(np.float64), r.astype(np.float64)
     return _torch_knn(q, r, k, bool(exclude_self), None if chunk_size is None else int(chunk_size))
