@@ -243,9 +243,8 @@ def run_reproduce(
     results = {"meta": meta, "records": []}
     views = store.load_views(out, args["datasets"], args["methods"]) if resume else {}
     _execute(jobs, cache_data, out, quick, previous, views, results)
-    if previous:
-        meta["resumed_records"] = sum(job_identity(j) in previous for j in jobs)
-    _write_outputs(out, results, views, started)
+    resumed = sum(job_identity(j) in previous for j in jobs) if previous else None
+    _write_outputs(out, results, views, started, resumed)
     return results
 
 
@@ -271,13 +270,16 @@ def _plan_jobs(args: dict, cache_data: dict, quick: bool) -> list:
     )
 
 
-def _write_outputs(out: Path, results: dict, views: dict, started: float) -> None:
-    """Figures, then results.json (with the wall time), results.csv and report.md; the table on the console."""
+def _write_outputs(out: Path, results: dict, views: dict, started: float, resumed: int | None) -> None:
+    """Figures, then results.json (with the wall time and the count of `resumed` records kept from an
+    earlier run), results.csv and report.md; the table on the console."""
     from norank.experiments import figures, report
 
     figure_files = figures.make_all(results, views, out / "figures")
     meta = results["meta"]
     meta["wall_seconds"] = round(time.perf_counter() - started, 1)
+    if resumed is not None:
+        meta["resumed_records"] = resumed
     store.write_json(out / "results.json", results)
     report.write_csv(results, out / "results.csv")
     (out / "report.md").write_text(report.render(results, figure_files, figure_dir="figures"))
