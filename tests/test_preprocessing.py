@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import scale
 
+from norank import samplewise
 from norank.preprocessing import TensorPreprocessor
 
 
@@ -68,7 +69,7 @@ def test_large_stacks_fit_pca_incrementally_with_the_same_subspace(monkeypatch):
     X = X.astype(np.float32)
     full = TensorPreprocessor("none", n_components=3).fit(X)
     monkeypatch.setattr(module, "IN_MEMORY_BYTES", 0)
-    monkeypatch.setattr(module, "_CHUNK_ROWS", 64)
+    monkeypatch.setattr(module, "CHUNK_ROWS", 64)
     chunked = TensorPreprocessor("none", n_components=3).fit(X)
     # Same principal subspace: the projections onto each other's components match.
     P, Q = full.pca_components_, chunked.pca_components_
@@ -145,7 +146,6 @@ def test_constant_features_become_zero_at_any_offset():
 
 
 def test_chunked_transform_equals_whole_and_reads_memory_maps_in_their_own_precision(monkeypatch, tmp_path):
-    import norank.preprocessing as module
 
     base = _rows64(10, (50, 4, 5))
     X = base + 1e8
@@ -153,7 +153,7 @@ def test_chunked_transform_equals_whole_and_reads_memory_maps_in_their_own_preci
     np.save(path, X)
     mm = np.load(path, mmap_mode="r")
     whole = TensorPreprocessor("feature").fit(X).transform(X)
-    monkeypatch.setattr(module, "_CHUNK_BYTES", 8 * 20 * 7)  # 7 samples per chunk
+    monkeypatch.setattr(samplewise, "_CHUNK_BYTES", 8 * 20 * 7)  # 7 samples per chunk
     chunked = TensorPreprocessor("feature").fit(mm)
     np.testing.assert_allclose(chunked.transform(mm), whole, atol=1e-6)
     np.testing.assert_allclose(chunked.transform(mm), scale(base.reshape(50, -1)), atol=1e-5)
@@ -209,10 +209,9 @@ def _mostly_asymmetric(n=40, r=6, n_symmetric=16, seed=14):
 
 
 def test_symmetric_auto_reads_every_sample_not_the_first_ones(monkeypatch):
-    import norank.preprocessing as module
 
     M = _mostly_asymmetric()
-    monkeypatch.setattr(module, "_CHUNK_BYTES", 8 * 36 * 5)  # 5 samples per chunk: the decision spans chunks
+    monkeypatch.setattr(samplewise, "_CHUNK_BYTES", 8 * 36 * 5)  # 5 samples per chunk: the decision spans chunks
     pre = TensorPreprocessor("none").fit(M)
     assert not pre.symmetric_ and pre.n_features_ == 36
     np.testing.assert_array_equal(pre.transform(M), M.reshape(40, -1).astype(np.float32))

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from norank.preprocessing import work_dtype
+from norank.samplewise import work_dtype
 from norank.validation import check_finite
 
 RELEASE_BYTES = 256 * 1024**2
