@@ -160,50 +160,21 @@ class NoRankEmbedder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     (1797, 64)
     """
 
+    # One keyword per line would run to 40 lines: the signature keeps its compact layout.
+    # fmt: off
     def __init__(
         self,
         *,
-        embedding_dim=64,
-        hidden_layer_sizes=(512,),
-        encoder="auto",
-        dropout=0.0,
-        layer_norm=False,
-        projection_head=False,
-        loss="triplet",
-        miner=None,
-        margin=2.0,
-        distance="euclidean",
-        mining="semihard",
-        diversity_weight=0.0,
-        uniformity_weight=0.0,
-        uniformity_t=2.0,
-        local_weight=0.0,
-        global_weight=0.0,
-        local_neighbors=5,
-        optimizer="adam",
-        learning_rate=0.001,
-        momentum=0.9,
-        weight_decay=0.0,
-        schedule="cosine",
-        schedule_tau=100.0,
-        schedule_kappa=0.75,
-        epochs=30,
-        batch_size=128,
-        samples_per_class=4,
-        class_sampling="uniform",
-        normalization="sample",
-        tangent_metric="riemann",
-        symmetric="auto",
-        fisher_z=False,
-        pca_components=None,
-        validation_fraction=0.0,
-        n_iter_no_change=10,
-        callbacks=None,
-        checkpoint_dir=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
+        embedding_dim=64, hidden_layer_sizes=(512,), encoder="auto", dropout=0.0, layer_norm=False,
+        projection_head=False, loss="triplet", miner=None, margin=2.0, distance="euclidean", mining="semihard",
+        diversity_weight=0.0, uniformity_weight=0.0, uniformity_t=2.0, local_weight=0.0, global_weight=0.0,
+        local_neighbors=5, optimizer="adam", learning_rate=0.001, momentum=0.9, weight_decay=0.0, schedule="cosine",
+        schedule_tau=100.0, schedule_kappa=0.75, epochs=30, batch_size=128, samples_per_class=4,
+        class_sampling="uniform", normalization="sample", tangent_metric="riemann", symmetric="auto", fisher_z=False,
+        pca_components=None, validation_fraction=0.0, n_iter_no_change=10, callbacks=None, checkpoint_dir=None,
+        device="auto", random_state=None, verbose=0,
     ):
+    # fmt: on
         # Every keyword stored as given, nothing else (scikit-learn's contract); checked at fit.
         given = dict(locals())
         del given["self"]
