@@ -22,6 +22,26 @@ def check_batch(embeddings: torch.Tensor, labels: torch.Tensor, min_rows: int = 
     check_label_tensor(labels, embeddings.shape[0])
 
 
+class BatchLoss(nn.Module):
+    """Base of every loss: ``loss(embeddings, labels, indices_tuple=None)`` checks the batch once, then
+    calls the subclass's :meth:`compute`; ``extra_repr`` prints the attributes named in ``repr_fields``."""
+
+    repr_fields: tuple[str, ...] = ()
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{field}={getattr(self, field)!r}" for field in self.repr_fields)
+
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
+    ) -> torch.Tensor:
+        check_batch(embeddings, labels)
+        return self.compute(embeddings, labels, indices_tuple)
+
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None) -> torch.Tensor:
+        """The loss on a checked batch (subclasses define it)."""
+        raise NotImplementedError
+
+
 def check_positive_int(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")

@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from norank.losses._common import (
+    BatchLoss,
     IndexTuple,
-    check_batch,
     check_real,
     cosine,
     log1p_sum_exp,
@@ -56,7 +55,7 @@ class MultiSimilarityMiner(BatchMiner):
         return pos & (sim - self.epsilon < hardest_neg), neg & (sim + self.epsilon > easiest_pos)
 
 
-class MultiSimilarityLoss(nn.Module):
+class MultiSimilarityLoss(BatchLoss):
     """Multi-Similarity loss on cosine similarities ``s``, per anchor ``i``, averaged over the batch:
 
     ``(1/α) log(1 + Σ_{p∈P(i)} e^{−α(s_ip − λ)}) + (1/β) log(1 + Σ_{n∈N(i)} e^{β(s_in − λ)})``,
@@ -69,6 +68,7 @@ class MultiSimilarityLoss(nn.Module):
     """
 
     name = "multi_similarity"
+    repr_fields = ("alpha", "beta", "base", "epsilon")
 
     def __init__(self, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, epsilon: float | None = None):
         super().__init__()
@@ -78,13 +78,7 @@ class MultiSimilarityLoss(nn.Module):
         self.epsilon = None if epsilon is None else check_real("epsilon", epsilon)
         self.miner = None if epsilon is None else MultiSimilarityMiner(epsilon)
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha!r}, beta={self.beta!r}, base={self.base!r}, epsilon={self.epsilon!r}"
-
-    def forward(
-        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
-    ) -> torch.Tensor:
-        check_batch(embeddings, labels)
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None) -> torch.Tensor:
         sim = cosine(embeddings, embeddings)
         if indices_tuple is None and self.miner is not None:
             pos, neg = self.miner.masks(sim.detach(), labels)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from norank.distances import pairwise_distances_between
-from norank.losses._common import IndexTuple, check_batch, no_indices
+from norank.losses._common import BatchLoss, IndexTuple, no_indices
 
 __all__ = ["PrototypicalLoss"]
 
 
-class PrototypicalLoss(nn.Module):
+class PrototypicalLoss(BatchLoss):
     """Classify each sample by its squared distance to the class prototypes of the rest of the batch.
 
     The exact form. For a batch with classes ``k`` (those present), prototype ``c_k`` is the mean of the
@@ -33,10 +32,7 @@ class PrototypicalLoss(nn.Module):
 
     name = "prototypical"
 
-    def forward(
-        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
-    ) -> torch.Tensor:
-        check_batch(embeddings, labels)
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None) -> torch.Tensor:
         no_indices("PrototypicalLoss", indices_tuple)
         z = embeddings
         _, slot, counts = torch.unique(labels, return_inverse=True, return_counts=True)

@@ -16,8 +16,8 @@ from torch import nn
 
 from norank.distances import safe_sqrt
 from norank.losses._common import (
+    BatchLoss,
     IndexTuple,
-    check_batch,
     check_class_range,
     check_positive_int,
     check_real,
@@ -28,8 +28,10 @@ from norank.losses._common import (
 
 __all__ = ["ArcFaceLoss", "ProxyAnchorLoss"]
 
+Seed = torch.Generator | None  # where the class vectors' initial values are drawn from (None: the global RNG)
 
-class _ClassVectors(nn.Module):
+
+class _ClassVectors(BatchLoss):
     """Shared checks of the losses with one learnable ``embedding_dim`` vector per class."""
 
     lr_multiplier = 1.0  # class vectors learn at the encoder's rate unless a loss says otherwise
@@ -39,7 +41,7 @@ class _ClassVectors(nn.Module):
         self.n_classes = check_positive_int("n_classes", n_classes)
         self.embedding_dim = check_positive_int("embedding_dim", embedding_dim)
 
-    def _draw(self, init: Callable[..., torch.Tensor], generator: torch.Generator | None) -> nn.Parameter:
+    def _draw(self, init: Callable[..., torch.Tensor], generator: Seed) -> nn.Parameter:
         """(n_classes, embedding_dim) initial vectors, drawn by ``init`` from ``generator``."""
         weights = torch.empty(self.n_classes, self.embedding_dim)
         init(weights, generator=generator)
@@ -48,7 +50,7 @@ class _ClassVectors(nn.Module):
     def _checked(
         self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None
     ) -> torch.Tensor:
-        check_batch(embeddings, labels)
+        """Labels as int64 after the class-vector checks (the batch itself is checked by ``forward``)."""
         no_indices(type(self).__name__, indices_tuple)
         if embeddings.shape[1] != self.embedding_dim:
             raise ValueError(
@@ -79,21 +81,14 @@ class ProxyAnchorLoss(_ClassVectors):
     lr_multiplier = 100.0
 
     def __init__(
-        self,
-        n_classes: int,
-        embedding_dim: int,
-        margin: float = 0.1,
-        alpha: float = 32.0,
-        generator: torch.Generator | None = None,
+        self, n_classes: int, embedding_dim: int, margin: float = 0.1, alpha: float = 32.0, generator: Seed = None
     ) -> None:
         super().__init__(n_classes, embedding_dim)
         self.margin = check_real("margin", margin)
         self.alpha = check_real("alpha", alpha, positive=True)
         self.proxies = self._draw(partial(nn.init.kaiming_normal_, mode="fan_out"), generator)
 
-    def forward(
-        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
-    ) -> torch.Tensor:
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None) -> torch.Tensor:
         labels = self._checked(embeddings, labels, indices_tuple)
         z = embeddings
         # α·cos as (C, B): α folded into the GEMM, one contiguous row per class for the reductions.
@@ -133,7 +128,7 @@ class ArcFaceLoss(_ClassVectors):
         embedding_dim: int,
         margin_degrees: float = 28.6,
         scale: float = 64.0,
-        generator: torch.Generator | None = None,
+        generator: Seed = None,
     ) -> None:
         super().__init__(n_classes, embedding_dim)
         self.margin_degrees = check_real("margin_degrees", margin_degrees)
@@ -142,9 +137,7 @@ class ArcFaceLoss(_ClassVectors):
         self.scale = check_real("scale", scale, positive=True)
         self.weight = self._draw(nn.init.normal_, generator)
 
-    def forward(
-        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
-    ) -> torch.Tensor:
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None) -> torch.Tensor:
         labels = self._checked(embeddings, labels, indices_tuple)
         m = math.radians(self.margin_degrees)
         cos = cosine(embeddings, self.weight.to(embeddings.dtype))  # (B, C)

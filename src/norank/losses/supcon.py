@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from norank.losses._common import (
+    BatchLoss,
     IndexTuple,
-    check_batch,
     check_real,
     cosine,
     masked_log_sum_exp,
@@ -17,7 +16,7 @@ from norank.losses._common import (
 __all__ = ["SupConLoss"]
 
 
-class SupConLoss(nn.Module):
+class SupConLoss(BatchLoss):
     """Supervised contrastive loss: each anchor's same-class samples against all other samples.
 
     With cosine similarities ``s_ij`` and temperature ``τ``, anchor ``i`` with positives ``P(i)`` (same
@@ -35,18 +34,13 @@ class SupConLoss(nn.Module):
     """
 
     name = "supcon"
+    repr_fields = ("temperature",)
 
     def __init__(self, temperature: float = 0.1):
         super().__init__()
         self.temperature = check_real("temperature", temperature, positive=True)
 
-    def extra_repr(self) -> str:
-        return f"temperature={self.temperature!r}"
-
-    def forward(
-        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
-    ) -> torch.Tensor:
-        check_batch(embeddings, labels)
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None) -> torch.Tensor:
         pos, neg = pair_masks(labels, indices_tuple)
         logits = cosine(embeddings, embeddings) / self.temperature
         log_prob = logits - masked_log_sum_exp(logits, pos | neg)[:, None]

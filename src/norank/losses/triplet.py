@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from norank.distances import pairwise_distances
-from norank.losses._common import IndexTuple, attached_zero, check_batch
+from norank.losses._common import BatchLoss, IndexTuple, attached_zero
 from norank.mining import TripletMiner, active_fraction
 
 __all__ = ["TripletLoss", "triplet_margin_loss"]
@@ -50,7 +49,7 @@ def triplet_margin_loss(
     return _hinge_mean(dist, a, p, n, margin)
 
 
-class TripletLoss(nn.Module):
+class TripletLoss(BatchLoss):
     """Triplet margin loss with in-batch mining: ``loss(embeddings, labels, indices_tuple=None)``.
 
     The (B, B) matrix of ``distance`` (``"euclidean"`` or ``"squared"``) is built once; unless an
@@ -71,6 +70,7 @@ class TripletLoss(nn.Module):
     """
 
     name = "triplet"
+    repr_fields = ("margin", "distance", "mining")
 
     def __init__(self, margin: float = 2.0, distance: str = "euclidean", mining: str = "semihard") -> None:
         super().__init__()
@@ -78,13 +78,7 @@ class TripletLoss(nn.Module):
         self.margin, self.distance, self.mining = self.miner.margin, distance, mining
         self.stats: dict[str, torch.Tensor] = {}
 
-    def extra_repr(self) -> str:
-        return f"margin={self.margin!r}, distance={self.distance!r}, mining={self.mining!r}"
-
-    def forward(
-        self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None = None
-    ) -> torch.Tensor:
-        check_batch(embeddings, labels)
+    def compute(self, embeddings: torch.Tensor, labels: torch.Tensor, indices_tuple: IndexTuple | None) -> torch.Tensor:
         squared = self.distance == "squared"
         dist = pairwise_distances(embeddings, squared=squared)
         if indices_tuple is None:

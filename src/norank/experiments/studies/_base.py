@@ -62,6 +62,10 @@ def norank_variant(d, seed, study, variant, overrides, fraction=1.0) -> Job:
     )
 
 
+# The quality scores every study table opens with (cluster separation, then retrieval).
+QUALITY_COLUMNS = ("silhouette", "ari", "knn_accuracy", "map_at_r")
+
+
 # -- collapse diagnostics, shared by the ablation and mining sections ------------------------------------
 COLLAPSE_SPREAD = 0.1
 COLLAPSE_NOTE = (

@@ -4,7 +4,7 @@ embedding spread, effective rank of the test embedding)."""
 from __future__ import annotations
 
 from norank.experiments.methods import norank_defaults
-from norank.experiments.studies._base import COLLAPSE_NOTE, Study, collapse_summary, norank_variant
+from norank.experiments.studies._base import COLLAPSE_NOTE, QUALITY_COLUMNS, Study, collapse_summary, norank_variant
 from norank.experiments.tables import variant_section
 
 LABELS = {
@@ -52,10 +52,7 @@ def _after(d, sel):
 
 def section(records):
     cols = [
-        "silhouette",
-        "ari",
-        "knn_accuracy",
-        "map_at_r",
+        *QUALITY_COLUMNS,
         "trustworthiness",
         "continuity",
         "final_embedding_spread",

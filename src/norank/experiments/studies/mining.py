@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from norank.experiments.studies._base import COLLAPSE_NOTE, Study, collapse_line, norank_variant
+from norank.experiments.studies._base import COLLAPSE_NOTE, QUALITY_COLUMNS, Study, collapse_line, norank_variant
 from norank.experiments.tables import variant_section, variants
 
 MINERS = ("semihard", "hard", "batch_hard")
@@ -14,10 +14,7 @@ def jobs(ctx):
 
 def section(records):
     cols = [
-        "silhouette",
-        "ari",
-        "knn_accuracy",
-        "map_at_r",
+        *QUALITY_COLUMNS,
         "final_loss",
         "final_active_fraction",
         "final_embedding_spread",
