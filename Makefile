@@ -55,9 +55,11 @@ results: install
 	$(PY) -m norank.experiments.publish $(RUNS)/a $(RUNS)/b $(RUNS)/c docs
 
 # The documentation site into docs/_build/html: API reference from the docstrings, the markdown pages, and the
-# gallery (every examples/plot_*.py runs; NORANK_DOCS_QUICK=1 for short runs). Warnings are errors.
+# gallery (every examples/plot_*.py runs; NORANK_DOCS_QUICK=1 for short runs). Warnings are errors. The examples'
+# arrays are small: one thread each (unless OMP_NUM_THREADS says otherwise) ran the gallery several times faster
+# than torch's and BLAS's default threads on a shared 2-core machine.
 docs: install
-	$(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) demo_results .pytest_cache docs/_build docs/auto_examples docs/gen_modules docs/sg_execution_times.rst
