@@ -98,11 +98,11 @@ ax.axhline(0.5, color="k", lw=0.8, ls="--")
 ax.set(
     xticks=np.arange(len(rows)) + width,
     xticklabels=[r["site"] for r in rows],
-    ylim=(0, 1),
+    ylim=(0, 1.12),
     ylabel="held-out accuracy",
     xlabel="site left out of training",
 )
-ax.legend(loc="lower right", fontsize=8)
+ax.legend(loc="upper left", ncols=3, fontsize=8)
 fig.tight_layout()
 
 # %%

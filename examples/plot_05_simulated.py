@@ -41,7 +41,7 @@ for row, name in zip(axes, ("galaxy-hard", "crystal-hard"), strict=True):
     for j, ax in enumerate(row):
         label = j // 2
         ax.imshow(ds.X[np.flatnonzero(ds.y == label)[j % 2]], cmap="gray")
-        ax.set_title(ds.target_names[label][:11], fontsize=8)
+        ax.set_title(ds.target_names[label], fontsize=8)
         ax.set(xticks=[], yticks=[])
 fig.tight_layout()
 
