@@ -34,8 +34,9 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
 html_static_path = ["_static"]
-# CONTRACT.md is a note for the developers; results_run/ holds the raw runs behind results.md.
-exclude_patterns = ["_build", "CONTRACT.md", "results_run"]
+# CONTRACT.md is a note for the developers; results_*/ folders hold `norank reproduce` runs (results_run/ the
+# ones behind results.md), whose report.md files are not pages of the site.
+exclude_patterns = ["_build", "CONTRACT.md", "results_*"]
 
 # -- API reference --------------------------------------------------------------------------------------------
 # Public modules, in the order the reference lists them; a name that does not import today is left out.

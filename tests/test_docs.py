@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ("_build", "auto_examples", "gen_modules", "sg_execution_times.rst", "results_run")
+GENERATED = ("_build", "auto_examples", "gen_modules", "sg_execution_times.rst", "results_*")
 MARKDOWN_PAGES = ("defaults", "results", "datasets", "baselines", "scaling", "experiments")
 
 
