@@ -130,3 +130,14 @@ def test_one_sample_class_falls_back_to_a_fixed_c():
     model = make_baseline("tangent_logistic", metric="logeuclid").fit(X, y)
     assert model.cv_scores_ == {} and model.C_ == FALLBACK_C
     assert set(model.predict(X)) <= set(y)
+
+
+@pytest.mark.parametrize("method", ["predict", "decision_function", "transform"])
+def test_unfitted_baseline_raises_not_fitted(method):
+    from sklearn.exceptions import NotFittedError
+
+    from norank.baselines import make_baseline
+
+    eye = np.tile(np.eye(4), (6, 1, 1))
+    with pytest.raises(NotFittedError):
+        getattr(make_baseline("tangent_logistic"), method)(eye)

@@ -117,11 +117,13 @@ class _TangentLinear(Baseline):
 
     def predict(self, X) -> np.ndarray:
         """The predicted class label of each sample (labels as given to fit)."""
-        return self.classes_[self.classifier_.predict(self._features(X))]
+        features = self._features(X)  # checks fitted first: NotFittedError, not an AttributeError
+        return self.classes_[self.classifier_.predict(features)]
 
     def decision_function(self, X) -> np.ndarray:
         """Signed distances to the decision boundary: (n,) for two classes, (n, n_classes) beyond."""
-        return self.classifier_.decision_function(self._features(X))
+        features = self._features(X)
+        return self.classifier_.decision_function(features)
 
 
 class TangentLogisticBaseline(_TangentLinear):
@@ -147,7 +149,8 @@ class TangentLogisticBaseline(_TangentLinear):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n, n_classes), columns in the order of `classes_`."""
-        return self.classifier_.predict_proba(self._features(X))
+        features = self._features(X)
+        return self.classifier_.predict_proba(features)
 
 
 class TangentSVCBaseline(_TangentLinear):
