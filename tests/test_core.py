@@ -199,3 +199,13 @@ def test_transform_never_returns_non_finite_rows_silently(blobs):
         next(est.encoder_.parameters())[0, 0] = float("nan")
     with pytest.raises(NonFiniteLossError, match="not finite"):
         est.transform(X)
+
+
+def test_a_resumed_early_stopped_fit_stays_stopped(tmp_path, blobs):
+    X, y = blobs
+    params = {**FAST, "epochs": 40, "validation_fraction": 0.1, "n_iter_no_change": 1}
+    first = NoRankEmbedder(checkpoint_dir=str(tmp_path), **params).fit(X, y)
+    assert first.n_epochs_ < 40  # it stopped early
+    again = NoRankEmbedder(checkpoint_dir=str(tmp_path), **params).fit(X, y)
+    assert again.n_epochs_ == first.n_epochs_
+    assert _equal(_state(again), _state(first))

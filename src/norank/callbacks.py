@@ -86,7 +86,11 @@ class EarlyStopping(Callback):
             state["best_state"] = {k: v.detach().clone() for k, v in self.run.model.state_dict().items()}
         else:
             state["stale"] += 1
-        return state["stale"] >= self.patience
+        state["stopped"] = state["stale"] >= self.patience  # kept by a checkpoint: a resumed fit stays stopped
+        return state["stopped"]
+
+    def stopped(self) -> bool:
+        return bool(self.run.state["early_stopping"].get("stopped", False))
 
     def on_train_end(self, run):
         best = run.state["early_stopping"]["best_state"]

@@ -195,6 +195,7 @@ def _train(run: Run, step, sampler, features: Features, labels_t, epochs: int, c
     """The epoch loop: every callback sees every epoch's logs; any of them (on rank 0) can stop it."""
     for cb in callbacks:
         cb.on_train_begin(run)
+    run.stop_requested = any(getattr(cb, "stopped", lambda: False)() for cb in callbacks)  # a resumed, stopped run
     while run.state["epoch"] < epochs and not run.stop_requested:
         epoch = run.state["epoch"]
         if hasattr(sampler, "set_epoch"):
