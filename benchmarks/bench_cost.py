@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from benchmarks.common import figure
+from benchmarks.common import figure, one_torch_thread
 from benchmarks.peers import PML_LOSSES, plain_triplet_loop, pml_loop
 
 SMALL_SETS = ("olivetti", "lfw", "digits", "galaxy-hard", "crystal-hard")
@@ -94,12 +93,7 @@ def large_n_ratio(n: int, memmap: bool) -> dict:
 
 
 def run(quick: bool = False) -> list[dict]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    n = 50_000 if quick else 200_000
+    with one_torch_thread():
         figures = [small_set_ratio(name) for name in (SMALL_SETS[:1] if quick else SMALL_SETS)]
-        n = 50_000 if quick else 200_000
-        figures += [large_n_ratio(n, memmap=False), large_n_ratio(n, memmap=True)]
-    finally:
-        torch.set_num_threads(threads)
-    return figures
+        return figures + [large_n_ratio(n, memmap=False), large_n_ratio(n, memmap=True)]

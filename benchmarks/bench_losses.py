@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import figure
+from benchmarks.common import figure, one_torch_thread
 
 N_CLASSES, QUICK_CLASSES = 10_000, 1_000
 PER_CLASS = 6
@@ -87,12 +87,8 @@ def precision_at_1(encoder, X_train, y_train, X_test, y_test) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _run(quick)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(quick: bool) -> list[dict]:

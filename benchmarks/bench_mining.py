@@ -42,7 +42,7 @@ from pytorch_metric_learning.losses import TripletMarginLoss
 from pytorch_metric_learning.miners import BatchHardMiner, TripletMarginMiner
 from pytorch_metric_learning.reducers import MeanReducer
 
-from benchmarks.common import figure, peak_rss, time_call
+from benchmarks.common import figure, one_torch_thread, peak_rss, time_call
 from norank.distances import pairwise_distances
 from norank.losses import TripletLoss, triplet_margin_loss
 from norank.mining import (
@@ -158,12 +158,8 @@ def _mb(n_bytes: float) -> float:
 
 
 def run(quick: bool = False) -> list[dict]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _run(quick)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _timed(fn, repeats: int, warmup: int = 1) -> tuple[float, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import platform
@@ -9,6 +10,20 @@ import statistics
 import time
 from collections.abc import Callable
 from queue import Empty
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run the block with one torch thread (single-threaded timings), then restore the caller's count."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
 
 FIGURE_KEYS = ("name", "value", "unit", "peer", "peer_value", "ratio", "target", "met")
 
