@@ -8,6 +8,7 @@ and brute-force Khatri–Rao / Kronecker products for CP/Tucker, a loop over the
 import numpy as np
 import pytest
 import torch
+from shared import BASELINE_NAMES
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -18,25 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from norank.baselines import BASELINES, SUPERVISED, UNSUPERVISED, make_baseline
 from norank.baselines.tensor import CPBaseline, TSVDBaseline, TuckerBaseline, gram_svd, t_svd
 
-NAMES = [
-    "raw",
-    "pca",
-    "tsne",
-    "umap",
-    "umap_supervised",
-    "cp_r5",
-    "cp_r10",
-    "cp_r20",
-    "tucker_r5",
-    "tucker_r10",
-    "tucker_r20",
-    "tsvd",
-    "lda",
-    "nca",
-    "vae",
-    "dec",
-    "transformer",
-]
+NAMES = BASELINE_NAMES
 # Short training for the neural adapters; every other adapter runs with its defaults.
 FAST = {
     "vae": dict(epochs=5),

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from shared import EVALUATE_KEYS, METHOD_NAMES
 
 from norank.experiments import claims as C
 from norank.experiments import methods as M
@@ -20,40 +21,7 @@ from norank.experiments.studies import STUDIES
 from norank.experiments.studies._base import collapsed_run
 from norank.splits import holdout_split
 
-EVALUATE_KEYS = {
-    "silhouette",
-    "davies_bouldin",
-    "calinski_harabasz",
-    "separation_ratio",
-    "ari",
-    "nmi",
-    "trustworthiness",
-    "continuity",
-    "precision_at_1",
-    "r_precision",
-    "map_at_r",
-}
 CLASSIFICATION_KEYS = {"knn_accuracy", "accuracy", "balanced_accuracy", "roc_auc"}
-METHOD_NAMES = {
-    "norank",
-    "raw",
-    "pca",
-    "tsne",
-    "umap",
-    "umap_supervised",
-    "cp_r5",
-    "cp_r10",
-    "cp_r20",
-    "tucker_r5",
-    "tucker_r10",
-    "tucker_r20",
-    "tsvd",
-    "lda",
-    "nca",
-    "vae",
-    "dec",
-    "transformer",
-}
 FIRST_REPORT_SEED = 1000
 N_SAMPLES = 64  # galaxy-hard, 16 per class
 

@@ -9,6 +9,7 @@ import torch
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning.distances import LpDistance
 from pytorch_metric_learning.reducers import MeanReducer
+from shared import GRAD_TOL, VALUE_TOL
 
 from norank.distances import pairwise_distances
 from norank.losses import (
@@ -28,9 +29,6 @@ from norank.mining import (
     semihard_triplets,
 )
 
-# Equality with PML in float64: values to 1e-10 relative, gradients to 1e-8 relative (1e-10 absolute).
-VALUE_TOL = {"atol": 1e-12, "rtol": 1e-10}
-GRAD_TOL = {"atol": 1e-10, "rtol": 1e-8}
 # Edge-case label sets: a one-sample class, two classes, one class only, no two samples alike.
 EDGE_LABELS = {
     "singleton": [0, 0, 0, 1, 1, 2, 3, 3],

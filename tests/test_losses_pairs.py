@@ -5,6 +5,7 @@ import pytest
 import torch
 from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
+from shared import GRAD_TOL, VALUE_TOL
 
 from norank.losses import (
     MultiSimilarityLoss,
@@ -13,9 +14,6 @@ from norank.losses import (
     SupConLoss,
 )
 
-# Equality with PML in float64: values to 1e-10 relative, gradients to 1e-8 relative (1e-10 absolute).
-VALUE_TOL = {"atol": 1e-12, "rtol": 1e-10}
-GRAD_TOL = {"atol": 1e-10, "rtol": 1e-8}
 LABELS = {
     "balanced": [0, 1, 2, 3] * 3,
     "singleton": [0, 0, 0, 1, 1, 2, 3, 3],

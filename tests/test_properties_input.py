@@ -11,18 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared import TINY
 
 from norank import NoRankEmbedder
 from norank.preprocessing import TensorPreprocessor
 
-TINY = {
-    "epochs": 1,
-    "hidden_layer_sizes": (8,),
-    "embedding_dim": 4,
-    "encoder": "mlp",
-    "batch_size": 8,
-    "random_state": 0,
-}
 BOUNDED = settings(
     max_examples=25,
     deadline=None,

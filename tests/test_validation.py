@@ -8,21 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from shared import TINY
 from sklearn.neighbors import KNeighborsClassifier
 
 from norank import NoRankEmbedder
 from norank.baselines.linear import LDABaseline, PCABaseline
 from norank.metrics import evaluate, knn_accuracy
 from norank.validation import check_X, label_values
-
-TINY = {
-    "epochs": 1,
-    "hidden_layer_sizes": (8,),
-    "embedding_dim": 4,
-    "encoder": "mlp",
-    "batch_size": 8,
-    "random_state": 0,
-}
 
 
 @pytest.fixture(scope="module")
