@@ -87,7 +87,7 @@ def plan_training(
     head = build_head(p["embedding_dim"], generator=generator, device=device) if p["projection_head"] else None
     train_codes = codes[train_idx]
     sampler = make_sampler(p, train_codes, seed)
-    callbacks = make_callbacks(p, X, codes, pre, val_idx, device, seed)
+    callbacks = make_callbacks(p, X, codes, pre, train_idx, val_idx, device, seed)
     kwargs = dict(
         labels=train_codes,
         encoder=encoder,
@@ -171,10 +171,9 @@ def make_schedule(p: dict):
     return lambda step, total: schedule_factor(name, step, total, tau, kappa)
 
 
-def make_callbacks(p: dict, X, codes, pre, val_idx, device, seed: int) -> list:
+def make_callbacks(p: dict, X, codes, pre, train_idx, val_idx, device, seed: int) -> list:
     callbacks: list = []
     if len(val_idx):
-        train_idx = np.setdiff1d(np.arange(len(codes)), val_idx)
         share = min(1.0, EARLY_STOPPING_REFERENCES / len(train_idx))
         ref_idx = train_idx[stratified_subset(codes[train_idx], share, seed, min_per_class=1)]
         val, refs = Features(X, pre, val_idx, device), Features(X, pre, ref_idx, device)

@@ -168,12 +168,13 @@ def fit_encoder(
         declares `lr_multiplier` (proxies) gets that multiple of the base rate.
     schedule : `factor(step, total_steps)` multiplying each group's base rate (default constant).
     callbacks : `f(epoch, logs) -> bool | None` after every epoch, or `norank.callbacks.Callback` objects.
-    classes : the label values behind `labels` when they are codes; torchrun ranks must agree on them.
+    classes : the label values behind `labels` when they are codes (default: the labels' own values);
+        torchrun ranks must agree on them.
     """
     device = torch.device(device)
     # Ranks given different data: one clear error on every rank, before the first training collective.
     distributed.check_agreement(
-        np.unique(labels) if classes is None else classes,
+        classes,
         X.shape[1:],
         getattr(X, "dtype", None),
         len(sampler),
