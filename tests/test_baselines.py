@@ -456,3 +456,14 @@ def test_transformer_is_the_estimator_with_a_transformer_encoder(fitted, data):
     np.testing.assert_array_equal(fitted["transformer"].transform(X_new), oracle.transform(X_new))
     with pytest.raises(ValueError, match="may not set"):
         make_baseline("transformer", encoder="mlp").fit(X, y)
+
+
+def test_transformer_without_params_trains_with_its_own_settings(data, monkeypatch):
+    from norank.baselines import transformer as T
+
+    X, y, X_new = data
+    monkeypatch.setattr(T, "SETTINGS", dict(FAST["transformer"]))
+    own = T.TransformerBaseline(random_state=0).fit(X, y)
+    assert own.embedder_.epochs == FAST["transformer"]["epochs"]
+    explicit = T.TransformerBaseline(dict(FAST["transformer"]), random_state=0).fit(X, y)
+    np.testing.assert_array_equal(own.transform(X_new), explicit.transform(X_new))

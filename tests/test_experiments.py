@@ -214,15 +214,29 @@ def test_study_variant_equal_to_main_reuses_config():
     assert M.config_key("norank_x", "digits", False, {"class_sampling": other}) != same
 
 
-def test_transformer_shares_the_dataset_settings_except_principal_components(monkeypatch):
+def test_transformer_trains_with_its_own_settings_never_the_dataset_settings(monkeypatch):
+    from norank.baselines import make_baseline
+    from norank.baselines import transformer as T
+
     monkeypatch.setitem(M.DATASET_SETTINGS, "toy", ({"dropout": 0.3, "pca_components": 5}, "a test"))
+    monkeypatch.setattr(T, "SETTINGS", {"learning_rate": 3e-4, "epochs": 60})
     norank = M.make_method("norank", 0, "toy")
-    transformer = M.make_method("transformer", 0, "toy")
     assert norank.pca_components == 5 and norank.dropout == 0.3
-    assert transformer.params == {"dropout": 0.3}
+    assert M.make_method("transformer", 0, "toy").params == {"learning_rate": 3e-4, "epochs": 60}
+    assert M.method_settings("transformer", "toy") == {"learning_rate": 3e-4, "epochs": 60}
+    # Its own dataset settings go over its own settings, for that dataset only.
+    monkeypatch.setitem(M.TRANSFORMER_DATASET_SETTINGS, "toy", ({"epochs": 80, "dropout": 0.2}, "a test"))
+    assert M.make_method("transformer", 0, "toy").params == {"learning_rate": 3e-4, "epochs": 80, "dropout": 0.2}
+    assert M.make_method("transformer", 0, "other").params == {"learning_rate": 3e-4, "epochs": 60}
+    monkeypatch.delitem(M.TRANSFORMER_DATASET_SETTINGS, "toy")
+    assert M.make_method("transformer", 0, "toy", quick=True).params["epochs"] == M.QUICK_EPOCHS
+    assert M.make_method("transformer", 0, "toy", overrides={"dropout": 0.1}).params["dropout"] == 0.1
+    assert ("learning_rate", "0.0003") in M.config_key("transformer", "toy", False, {})[1]
     assert ("pca_components", "None") in M.config_key("transformer", "toy", False, {})[1]
-    assert ("pca_components", "5") in M.config_key("norank", "toy", False, {})[1]
     assert M.method_settings("pca", "toy") is None
+    # make_baseline's keywords go over the baseline's own settings; no keywords leave params None (= SETTINGS).
+    assert make_baseline("transformer", epochs=5).params == {"learning_rate": 3e-4, "epochs": 5}
+    assert make_baseline("transformer").params is None
 
 
 def test_bad_arguments_raise_one_clear_error(tmp_path):
@@ -453,17 +467,26 @@ def _run_then_edit(out, monkeypatch, methods, edit) -> dict:
     return args
 
 
-def test_resume_after_a_defaults_change_keeps_only_independent_baselines(tmp_path, monkeypatch):
-    def other_defaults(results):
-        results["meta"]["norank_defaults"]["margin"] = 123.0  # as if written under other defaults
+def _other_norank_defaults(results):
+    results["meta"]["norank_defaults"]["margin"] = 123.0  # as if written under other defaults
 
-    args = _run_then_edit(tmp_path, monkeypatch, ["pca", "transformer"], other_defaults)
+
+def _other_transformer_settings(results):
+    results["meta"]["transformer_settings"] = {"all": {"learning_rate": 123.0}}  # as if written under others
+
+
+@pytest.mark.parametrize("edit", [_other_norank_defaults, _other_transformer_settings])
+def test_resume_after_a_settings_change_runs_only_the_transformer_again(tmp_path, monkeypatch, edit):
+    """norank's defaults (the transformer builds on them) or the transformer's own settings changed: the
+    independent baseline is kept."""
+    args = _run_then_edit(tmp_path, monkeypatch, ["pca", "transformer"], edit)
     fitted = []
     real_make = M.make_method
     monkeypatch.setattr(M, "make_method", lambda name, *a, **k: fitted.append(name) or real_make(name, *a, **k))
     again = RUN.run_reproduce(tmp_path, resume=True, **args)
     assert fitted == ["transformer"]
     assert again["meta"]["resumed_records"] == 1
+    assert again["meta"]["transformer_settings"]["all"] == M.transformer_settings()
 
 
 def test_interim_writes_of_a_resumed_run_keep_the_records_not_reached_yet(tmp_path, monkeypatch):
@@ -511,6 +534,22 @@ def test_merged_runs_with_different_study_seeds_name_them_per_dataset(tiny_run):
     text = R.header(merged)
     assert "olivetti, lfw: [0, 1, 2]; abide: [0, 1, 2, 3, 4]" in text
     assert merge([a, {**a, "meta": {**a["meta"], "datasets": ["digits"]}}])["meta"]["study_seeds"] == [0, 1, 2]
+
+
+def test_header_states_the_transformers_own_settings_and_refuses_to_merge_others(tiny_run):
+    from norank.experiments.publish import merge
+
+    _, results, _, _ = tiny_run
+    own = {"all": {"learning_rate": 0.003}, "abide": {"settings": {"dropout": 0.5}, "reason": "small n"}}
+    meta = {**results["meta"], "datasets": ["olivetti", "abide"], "transformer_settings": own}
+    text = R.header({"meta": meta, "records": []})
+    assert "transformer baseline trains with settings of its own" in text and "{'learning_rate': 0.003}" in text
+    assert "- abide: {'dropout': 0.5}: small n." in text
+    alone = R.header({"meta": {**meta, "datasets": ["olivetti"]}, "records": []})
+    assert "{'learning_rate': 0.003}." in alone and "- abide" not in alone
+    other = {**meta, "transformer_settings": {"all": {"learning_rate": 0.001}}}
+    with pytest.raises(ValueError, match="transformer_settings"):
+        merge([{"meta": meta, "records": []}, {"meta": other, "records": []}])
 
 
 def test_main_tables_compare_methods_on_the_same_seeds():

@@ -16,6 +16,7 @@ import inspect
 from collections.abc import Callable
 from functools import partial
 
+from norank.baselines import transformer as _transformer
 from norank.baselines._base import Baseline
 from norank.baselines.connectome import TangentLogisticBaseline, TangentSVCBaseline
 from norank.baselines.deep import DECBaseline, VAEBaseline
@@ -60,14 +61,15 @@ def make_baseline(name: str, random_state=0, **overrides):
     """A fresh, unfitted adapter for `name`, seeded with `random_state`.
 
     `overrides` are constructor keywords of the adapter (for example `n_components=20` for "pca"); for
-    "transformer" they are `NoRankEmbedder` keywords (for example `epochs=5`).
+    "transformer" they are `NoRankEmbedder` keywords (for example `epochs=5`) over its own settings.
     """
     if name not in BASELINES:
         raise ValueError(f"Unknown baseline {name!r}; use one of: {', '.join(BASELINES)}.")
     factory = BASELINES[name]
     cls = _factory_class(factory)
     if cls is TransformerBaseline and "params" not in overrides:
-        return TransformerBaseline(params=overrides or None, random_state=random_state)
+        params = {**_transformer.SETTINGS, **overrides} if overrides else None
+        return TransformerBaseline(params=params, random_state=random_state)
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "random_state"}
     unknown = sorted(set(overrides) - allowed)
     if unknown:

@@ -25,7 +25,9 @@ def merge(results: list[dict]) -> dict:
 
     first = results[0]
     for other in results[1:]:
-        key = differing_setting(first["meta"], other["meta"], ("quick", "norank_defaults", "test_size"))
+        key = differing_setting(
+            first["meta"], other["meta"], ("quick", "norank_defaults", "transformer_settings", "test_size")
+        )
         if key:
             raise ValueError(f"the runs differ in {key}; only runs made with the same settings can be merged.")
     meta = dict(first["meta"])

@@ -196,8 +196,17 @@ def _run_notes(results):
     lines = [f"\n{SEEDS.describe(_all_seeds(meta))}"]
     special = {d: s for d, s in meta.get("dataset_settings", {}).items() if d in meta["datasets"]}
     if special:
-        lines.append("\nSettings beyond the defaults (also given to the transformer baseline and `norank_<loss>`):\n")
+        lines.append("\nSettings beyond the defaults (also given to `norank_<loss>`):\n")
     lines += [f"- {d}: {s['settings']}: {s['reason']}." for d, s in special.items()]
+    own = meta.get("transformer_settings")
+    if own:
+        per_dataset = [f"- {d}: {s['settings']}: {s['reason']}." for d, s in own.items() if d in meta["datasets"]]
+        lines.append(
+            "\nThe transformer baseline trains with settings of its own, chosen for it on tuning seeds "
+            f"(docs/baselines.md): {own['all'] or 'the estimator defaults'}"
+            + (", and on these datasets:\n" if per_dataset else ".")
+        )
+        lines += per_dataset
     if not meta.get("quick") and len(meta["seeds"]) < 5:
         lines.append(
             f"\nThis run used {len(meta['seeds'])} held-out seed(s) {meta['seeds']} instead of the "

@@ -131,6 +131,10 @@ def _meta(args: dict, command: str, quick: bool, cache_data: dict) -> dict:
         "min_site_subjects": P.MIN_SITE_SUBJECTS,
         "norank_defaults": {k: v for k, v in M.norank_defaults().items() if k not in ("verbose", "callbacks")},
         "dataset_settings": {d: {"settings": s, "reason": r} for d, (s, r) in M.DATASET_SETTINGS.items()},
+        "transformer_settings": {
+            "all": M.transformer_settings(),
+            **{d: {"settings": s, "reason": r} for d, (s, r) in M.TRANSFORMER_DATASET_SETTINGS.items()},
+        },
         "quick_epochs": M.QUICK_EPOCHS if quick else None,
         "quick_max_samples": QUICK_MAX_SAMPLES if quick else None,
         "descriptions": {d: v["description"] for d, v in cache_data.items()},

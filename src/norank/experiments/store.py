@@ -80,8 +80,9 @@ def previous_records(out: Path, meta: dict, rerun=()) -> list[dict]:
     """Successful records of an earlier run in `out` with the same quick flag and split size.
 
     When only norank's defaults (or dataset settings) changed, the baselines that do not use them are
-    kept and norank, its loss methods and the transformer baseline are run again. Records of the methods in
-    `rerun` are dropped ("norank" also drops its study variants), so they run again."""
+    kept and norank, its loss methods and the transformer baseline are run again; when the transformer's own
+    settings changed, it runs again. Records of the methods in `rerun` are dropped ("norank" also drops its
+    study variants), so they run again."""
     from norank.experiments import methods as M
 
     path = out / "results.json"
@@ -94,6 +95,8 @@ def previous_records(out: Path, meta: dict, rerun=()) -> list[dict]:
             f"{path} was made with another {key} ({old['meta'].get(key)!r}); resume needs the "
             "same settings: use another --out folder, or drop --resume to start over."
         )
+    if differing_setting(old["meta"], meta, ("transformer_settings",)):
+        rerun = (*rerun, "transformer")
     records = [r for r in old["records"] if "error" not in r and M.base_method(r["method"]) not in rerun]
     changed = differing_setting(old["meta"], meta, ("norank_defaults", "dataset_settings"))
     if changed:
