@@ -21,10 +21,11 @@ SPD_METRICS = ("accuracy", "roc_auc")
 
 
 def summarise(records: list[dict]) -> dict:
-    """{(dataset, protocol split, method): {metric: (mean, std, n)}} over held-out records."""
+    """{(dataset, protocol split, method): {metric: (mean, std, n)}} over the main tables' held-out records
+    (a study's records, such as the transformer trained on a share of the data, are left out)."""
     groups: dict = defaultdict(lambda: defaultdict(list))
     for r in records:
-        if r["protocol"] != "heldout":
+        if r["protocol"] != "heldout" or r.get("study") not in (None, "main"):
             continue
         split = "leave-site-out" if str(r.get("split", "")).startswith("site:") else "70/30"
         for key, value in r["metrics"].items():
