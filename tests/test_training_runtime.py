@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from norank import NoRankEmbedder
+from norank import NoRankEmbedder, distributed
 
 PARAMS = dict(epochs=4, hidden_layer_sizes=(32,), embedding_dim=8, batch_size=32, samples_per_class=4, random_state=3)
 
@@ -44,6 +44,7 @@ def _worker(rank, world, port, out_dir, params):
             weights = {k: v.clone() for k, v in est.encoder_.state_dict().items()}
             torch.save(weights, os.path.join(out_dir, f"{name}.pt"))
             torch.save(est.history_, os.path.join(out_dir, f"{name}_history.pt"))
+        distributed.wait_for_all()  # rank 1 must not tear the group down while rank 0 still saves
     finally:
         if world > 1:
             dist.destroy_process_group()

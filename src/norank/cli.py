@@ -185,6 +185,7 @@ def fit(**kwargs):
                 f"(final loss {h['loss'][-1]:.4f}, active anchors {h['active_fraction'][-1]:.2f}); "
                 f"model saved to {out}"
             )
+        distributed.wait_for_all()
     finally:
         distributed.teardown()
 

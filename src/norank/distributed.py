@@ -48,6 +48,14 @@ def setup(backend: str | None = None) -> bool:
     return True
 
 
+def wait_for_all() -> None:
+    """Block until every rank arrives (no-op outside torchrun). Called on the success path before teardown:
+    a rank that destroys its process group while another still works (rank 0 saving the model) can make
+    gloo abort that other process."""
+    if is_active():
+        dist.barrier()
+
+
 def teardown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
