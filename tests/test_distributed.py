@@ -143,3 +143,33 @@ def test_ranks_with_different_data_all_fail_fast_with_the_same_error(case, field
     assert errors[0].startswith("ValueError: The 2 ranks of this distributed fit were given different data")
     assert f"{field} (rank 0: " in errors[0] and "Give every rank the same X and y" in errors[0]
     assert all(o["seconds"] < 30 for o in outcomes), outcomes  # before training, not after a timeout
+
+
+@pytest.mark.parametrize("entry", ["module", "script"])
+def test_torchrun_fit_from_the_command_line_saves_one_model_and_exits_0(entry, tmp_path):
+    """`torchrun -m norank fit` and `torchrun --no-python norank fit` with two ranks: every rank exits 0
+    (no rank tears the group down while rank 0 still saves), and rank 0 alone saves a model that loads."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from norank import NoRankEmbedder
+
+    X, y = _data(0, "same")
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    command = ["-m", "norank"] if entry == "module" else ["--no-python", str(Path(sys.executable).with_name("norank"))]
+    options = ["--epochs", "2", "--hidden-layer-sizes", "16", "--embedding-dim", "8", "--random-state", "0"]
+    out = tmp_path / "model"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [*launch, *command, "fit", str(tmp_path / "data.npz"), "--out", str(out), *options],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("model saved to") == 1, run.stdout
+    assert NoRankEmbedder.load(out).transform(X).shape == (len(X), 8)
