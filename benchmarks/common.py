@@ -167,3 +167,19 @@ def machine() -> dict:
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def fit_missing(jobs, stored: Callable[[], set], fit_one: Callable[..., dict], store: Callable[[dict], None]) -> None:
+    """The tuning studies' loop: fit each (dataset, variant, seed) of `jobs` whose record is not among
+    `stored()` (read again before each fit, so processes sharing a file and stopped runs resume), store it
+    and print its held-out 1-NN accuracy and ARI."""
+    for dataset, variant, seed in jobs:
+        if (dataset, variant, seed) in stored():
+            continue
+        rec = fit_one(dataset, variant, seed)
+        store(rec)
+        print(
+            f"{dataset:12s} {variant:22s} seed={seed} 1nn={rec['knn_accuracy']:.3f} ari={rec['ari']:.3f} "
+            f"fit={rec['fit_seconds']:.1f}s {rec.get('encoder', '')}",
+            flush=True,
+        )

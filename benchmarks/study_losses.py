@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.tune_defaults import data, parse_seeds, score
+from benchmarks.common import fit_missing
+from benchmarks.tune_defaults import data, parse_seed_range, score
 
 OUT = Path(__file__).resolve().parent / "study_losses.json"
 DATASETS = ("olivetti", "lfw", "digits", "galaxy-hard", "crystal-hard", "abide")  # the table's column order
@@ -241,27 +242,15 @@ def main(argv) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     try:
-        if "-" not in argv[2] and "," not in argv[2]:
-            raise ValueError(f"seeds {argv[2]!r}: pass a range (100-102) or a list (100,101), never a count.")
-        seeds = parse_seeds(argv[2])
+        seeds = parse_seed_range(argv[2])
         variants = argv[1].split(",")
         for v in variants:
             settings(v, 2)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for name in argv[0].split(","):
-        for v in variants:
-            for seed in seeds:
-                if any(_key(r) == (name, v, seed) for r in _load()["records"]):
-                    continue
-                rec = fit_one(name, v, seed)
-                store(rec)
-                print(
-                    f"{name:12s} {v:22s} seed={seed} 1nn={rec['knn_accuracy']:.3f} ari={rec['ari']:.3f} "
-                    f"fit={rec['fit_seconds']:.1f}s {rec['encoder']}",
-                    flush=True,
-                )
+    jobs = [(name, v, seed) for name in argv[0].split(",") for v in variants for seed in seeds]
+    fit_missing(jobs, lambda: {_key(r) for r in _load()["records"]}, fit_one, store)
     return 0
 
 

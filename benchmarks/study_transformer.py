@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.tune_defaults import data, parse_seeds, score
+from benchmarks.common import fit_missing
+from benchmarks.tune_defaults import data, parse_seed_range, score
 
 OUT = Path(__file__).resolve().parent / "study_transformer.json"
 DATASETS = ("olivetti", "lfw", "digits", "galaxy-hard", "crystal-hard", "abide")
@@ -125,25 +126,15 @@ def main(argv) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     try:
-        seeds = parse_seeds(argv[2])
+        seeds = parse_seed_range(argv[2])
         variants = argv[1].split(",")
         for v in variants:
             params(v, "olivetti")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for dataset in argv[0].split(","):
-        for seed in seeds:
-            for v in variants:
-                if any(_key(r) == (dataset, v, seed) for r in _load()):
-                    continue
-                rec = fit_one(dataset, v, seed)
-                store(rec)
-                print(
-                    f"{dataset:12s} {v:16s} seed={seed} 1nn={rec['knn_accuracy']:.3f} ari={rec['ari']:.3f} "
-                    f"fit={rec['fit_seconds']:.1f}s",
-                    flush=True,
-                )
+    jobs = [(dataset, v, seed) for dataset in argv[0].split(",") for seed in seeds for v in variants]
+    fit_missing(jobs, lambda: {_key(r) for r in _load()}, fit_one, store)
     return 0
 
 

@@ -56,6 +56,14 @@ def parse_seeds(text: str) -> tuple:
     return seeds
 
 
+def parse_seed_range(text: str) -> tuple:
+    """parse_seeds without the count form: the studies store records per seed, and a bare number such as
+    '100' would otherwise mean seeds 0-99 (seeds that earlier choices used)."""
+    if "-" not in text and "," not in text:
+        raise ValueError(f"seeds {text!r}: pass a range (100-102) or a list (100,101), never a count.")
+    return parse_seeds(text)
+
+
 def check_seeds(seeds) -> None:
     refuse_report_seeds(seeds, "benchmarks.tune_defaults")
     outside = [s for s in seeds if s not in TUNING_SEEDS]
